@@ -1,0 +1,33 @@
+PY := .venv/bin/python
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export MDLM_EVAL_DATA_DIR ?= $(abspath ../shared/data/tasks)
+
+.PHONY: install test run bench leaderboard clean
+
+.venv/.installed: pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	# CPU machines: take the CPU build of torch so the generic requirement does not pull a CUDA build.
+	if ! command -v nvidia-smi >/dev/null 2>&1; then \
+	  $(PY) -m pip install -q torch==2.13.0 || $(PY) -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu; fi
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: .venv/.installed
+
+test: install
+	$(PY) -m pytest -q
+
+run: install
+	.venv/bin/mdlm-eval run
+
+bench: install
+	$(PY) -m mdlm_eval.bench
+
+leaderboard: install
+	.venv/bin/mdlm-eval leaderboard results/ --out results/
+
+clean:
+	rm -rf .venv build *.egg-info

@@ -1,0 +1,3 @@
+from mdlm_eval.cli import main
+
+main()
