@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
 from mdlm_eval.errors import UsageError
@@ -33,12 +34,18 @@ def fail(message: str, code: int = 2) -> None:
 def main() -> None:
     """Entry point: turn `UsageError` into one line and exit code 2 (a traceback with --debug)."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+    except click.ClickException as e:  # bad options: click's own one-line message
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
     except UsageError as e:
         if _state["debug"]:
             raise
         typer.echo(f"mdlm-eval: error: {e}", err=True)
         sys.exit(2)
+    sys.exit(code or 0)
 
 
 # ---- commands (each a thin wrapper around one library function) ----
