@@ -1,0 +1,5 @@
+"""mdlm-eval: evaluation harness for masked diffusion language models."""
+from mdlm_eval.decoding import DecodeOutput, DecoderSpec, Trace, decode, load_spec, make_plan, preset_names
+
+__all__ = ["DecodeOutput", "DecoderSpec", "Trace", "decode", "load_spec", "make_plan", "preset_names"]
+__version__ = "0.1.0"

@@ -1,0 +1,149 @@
+"""`DecoderSpec`: what a decoder is made of, and the preset YAML files in `decoders/` that name one."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from mdlm_eval.errors import UsageError
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "decoders"
+
+SCHEDULES = ("uniform", "ascending")
+REMASKINGS = ("low_confidence", "random", "margin", "entropy")
+EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
+GAMMA_SCHEDULES = ("linear", "power")
+STEP_WORDS = ("log", "half", "full")
+
+Steps = Union[int, str]
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """The parts of one decoder. Field names follow the reference implementations' keyword arguments.
+
+    schedule        uniform (LLaDA blocks, equal counts per step) | ascending (ASS: 1, 2, 4, ... tokens)
+    steps           forward passes for the whole canvas: an int, or log (floor(log2 L)), half (L/2), full (L)
+    block_length    uniform: tokens per semi-autoregressive block; None = one block (full diffusion)
+    block_num       ascending: number of right-anchored blocks
+    remasking       ranking of masked positions: low_confidence | random | margin | entropy
+    eos_policy      none | logits_eos_inf | confidence_eos_eot_inf | eoser
+    gamma_schedule  eoser: linear (eoser_generate) | power (eoser_ass_generate)
+    """
+
+    name: str = "custom"
+    description: str = ""
+    schedule: str = "uniform"
+    steps: Steps = "half"
+    block_length: int | None = None
+    block_num: int = 1
+    remasking: str = "low_confidence"
+    eos_policy: str = "none"
+    gamma_schedule: str = "linear"
+    eos_min_gamma: float = 0.4
+    eos_max_gamma: float = 1.0
+    temperature: float = 0.0
+    cfg_scale: float = 0.0
+
+    def __post_init__(self) -> None:
+        for field, cast in _NUMERIC.items():
+            value = getattr(self, field)
+            if field == "block_length" and value in (None, "none", "null"):
+                value = None  # one block: full diffusion
+            else:
+                try:
+                    value = cast(value)
+                except (TypeError, ValueError):
+                    raise UsageError(f"{field} must be a number, got {value!r}") from None
+            object.__setattr__(self, field, value)
+        if self.block_length is not None and self.block_length < 1:
+            raise UsageError(f"block_length must be >= 1, got {self.block_length}")
+        if self.block_num < 1:
+            raise UsageError(f"block_num must be >= 1, got {self.block_num}")
+        for field, allowed in (
+            ("schedule", SCHEDULES),
+            ("remasking", REMASKINGS),
+            ("eos_policy", EOS_POLICIES),
+            ("gamma_schedule", GAMMA_SCHEDULES),
+        ):
+            if getattr(self, field) not in allowed:
+                raise UsageError(f"{field} '{getattr(self, field)}' is unknown; choose one of {', '.join(allowed)}")
+        if isinstance(self.steps, str) and self.steps not in STEP_WORDS:
+            try:
+                object.__setattr__(self, "steps", int(self.steps))
+            except ValueError:
+                raise UsageError(f"steps '{self.steps}' must be an integer or one of {', '.join(STEP_WORDS)}") from None
+        if self.temperature < 0:
+            raise UsageError(f"temperature must be >= 0, got {self.temperature}")
+        if self.cfg_scale < 0:
+            raise UsageError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if not 0 <= self.eos_min_gamma <= self.eos_max_gamma:
+            raise UsageError(
+                f"need 0 <= eos_min_gamma <= eos_max_gamma, got {self.eos_min_gamma} and {self.eos_max_gamma}"
+            )
+
+    def with_overrides(self, **overrides: Any) -> "DecoderSpec":
+        """A copy with some fields replaced; None values are ignored, unknown names are an error."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        check_fields(overrides, where="decoder override")
+        return dataclasses.replace(self, **overrides) if overrides else self
+
+    def resolve_steps(self, gen_length: int) -> int:
+        """The number of forward passes for a canvas of `gen_length` tokens."""
+        words = {"log": gen_length.bit_length() - 1, "half": gen_length // 2, "full": gen_length}
+        steps = words.get(self.steps, self.steps) if isinstance(self.steps, str) else self.steps
+        if not 1 <= steps <= gen_length:
+            raise UsageError(f"steps must be between 1 and gen_length ({gen_length}), got {steps} ({self.steps})")
+        return steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_NUMERIC = {
+    "block_length": int,
+    "block_num": int,
+    "eos_min_gamma": float,
+    "eos_max_gamma": float,
+    "temperature": float,
+    "cfg_scale": float,
+}
+FIELD_NAMES = tuple(f.name for f in fields(DecoderSpec))
+
+
+def check_fields(values: dict[str, Any], where: str) -> None:
+    unknown = sorted(set(values) - set(FIELD_NAMES))
+    if unknown:
+        raise UsageError(f"unknown field {', '.join(unknown)} in {where}; valid fields: {', '.join(FIELD_NAMES)}")
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_spec(decoder: "str | Path | DecoderSpec") -> DecoderSpec:
+    """A preset name (`decoders/<name>.yaml`), a path to a preset YAML, or a spec (returned as is)."""
+    if isinstance(decoder, DecoderSpec):
+        return decoder
+    path = Path(decoder)
+    if path.suffix not in (".yaml", ".yml"):
+        path = PRESETS_DIR / f"{decoder}.yaml"
+        if not path.is_file():
+            raise UsageError(f"unknown decoder '{decoder}'; presets: {', '.join(preset_names())}, or a path to a YAML")
+    elif not path.is_file():
+        raise UsageError(f"decoder file {path} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UsageError(f"decoder file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"decoder file {path} must hold a mapping of field: value")
+    check_fields(values, where=str(path))
+    values.setdefault("name", path.stem)
+    try:
+        return DecoderSpec(**values)
+    except TypeError as e:
+        raise UsageError(f"decoder file {path}: {e}") from None

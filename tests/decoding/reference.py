@@ -1,0 +1,125 @@
+"""Plain re-statements of the reference decoders, written like the originals (full tensors, per-row loops).
+
+LLaDA `generate` (github ML-GSAI/LLaDA generate.py) and `eoser_generate`, `ass_generate`,
+`eoser_ass_generate` (github yjyddq/EOSER-ASS-RL eval/generate.py), temperature 0. Exact ties in the
+confidence are broken leftmost (torch's CPU `topk` leaves their order unspecified).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def topk_leftmost(row: torch.Tensor, k: int) -> torch.Tensor:
+    return row.sort(descending=True, stable=True).indices[:k]
+
+
+def llada_counts(masked: int, steps: int) -> list[int]:
+    return [masked // steps + (1 if i < masked % steps else 0) for i in range(steps)]
+
+
+def _logits(model, x, attention_mask, cfg_scale, prompt_index, mask_id):
+    if cfg_scale > 0:
+        un_x = x.clone()
+        un_x[prompt_index] = mask_id
+        am = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
+        logits, un_logits = torch.chunk(model(torch.cat([x, un_x]), attention_mask=am).logits, 2, dim=0)
+        return un_logits + (cfg_scale + 1) * (logits - un_logits)
+    return model(x, attention_mask=attention_mask).logits
+
+
+def _commit(x, x0, x0_p, mask_index, end, counts):
+    x0_p[:, end:] = -torch.inf
+    x0 = torch.where(mask_index, x0, x)
+    confidence = torch.where(mask_index, x0_p, torch.tensor(-torch.inf, dtype=x0_p.dtype))
+    for j in range(confidence.shape[0]):
+        if counts[j] > 0:
+            idx = topk_leftmost(confidence[j], counts[j])
+            x[j, idx] = x0[j, idx]
+
+
+@torch.no_grad()
+def llada_generate(model, prompt, attention_mask=None, steps=16, gen_length=16, block_length=16, cfg_scale=0.0,
+                   mask_id=47, eos_id=1, eot_id=2, logits_eos_inf=False, confidence_eos_eot_inf=False,
+                   eoser_gamma=None):
+    """LLaDA generate at temperature 0. `eoser_gamma=(lo, hi)` turns it into `eoser_generate`."""
+    B, P = prompt.shape
+    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long)
+    x[:, :P] = prompt
+    if attention_mask is not None:
+        attention_mask = torch.cat([attention_mask, torch.ones(B, gen_length, dtype=attention_mask.dtype)], -1)
+    prompt_index = x != mask_id
+    assert gen_length % block_length == 0
+    num_blocks = gen_length // block_length
+    assert steps % num_blocks == 0
+    spb = steps // num_blocks
+    for nb in range(num_blocks):
+        block_mask = x[:, P + nb * block_length: P + (nb + 1) * block_length] == mask_id
+        counts = [llada_counts(int(m), spb) for m in block_mask.sum(1)]
+        for i in range(spb):
+            mask_index = x == mask_id
+            logits = _logits(model, x, attention_mask, cfg_scale, prompt_index, mask_id)
+            if logits_eos_inf:
+                logits[:, :, eos_id] = -torch.inf
+            x0 = torch.argmax(logits, dim=-1)
+            if confidence_eos_eot_inf:
+                logits[:, :, eos_id] = logits[:, :, eot_id] = -torch.inf
+            p = F.softmax(logits, dim=-1)
+            x0_p = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
+            if eoser_gamma is not None:
+                lo, hi = eoser_gamma
+                fac = lo + (hi - lo) * (min(max(i, 0), steps - 1) / (steps - 1)) if steps > 1 else hi
+                x0_p = torch.where(x0 == eos_id, x0_p * fac, x0_p)
+            _commit(x, x0, x0_p, mask_index, P + (nb + 1) * block_length, [c[i] for c in counts])
+    return x
+
+
+@torch.no_grad()
+def ass_generate(model, prompt, gen_length=16, block_num=1, cfg_scale=0.0, mask_id=47, eos_id=1, eoser_gamma=None):
+    """`ass_generate` (and `eoser_ass_generate` with `eoser_gamma=(lo, hi)`) at temperature 0, no attention mask."""
+    B, P = prompt.shape
+    S = int(torch.log2(torch.tensor(gen_length, dtype=torch.float32)).item())
+    steps = S
+    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long)
+    x[:, :P] = prompt
+    prompt_index = x != mask_id
+    sizes, block_steps = [], []
+    rem, remaining = gen_length - 2**S, gen_length
+    if block_num == 1:
+        sizes, block_steps = [gen_length], [list(range(S))]
+    else:
+        power = S - 1
+        for b in range(block_num - 1, -1, -1):
+            if b == block_num - 1:
+                size, bs = 2**power + 1 + rem, [power]
+                power -= 1
+            elif b == 0:
+                size, bs = remaining, list(range(power + 1))
+            else:
+                size, bs = 2**power, [power]
+                power -= 1
+            remaining -= size
+            sizes.insert(0, size)
+            block_steps.insert(0, bs)
+    counts = []
+    for i in range(steps):
+        if i == steps - 1:
+            counts.append(sizes[-1] - (2**i - 1) if len(sizes) == 1 else sizes[-1])
+        else:
+            counts.append(2**i)
+    pos = P
+    for size, bs in zip(sizes, block_steps):
+        end = pos + size
+        for i in bs:
+            mask_index = x == mask_id
+            logits = _logits(model, x, None, cfg_scale, prompt_index, mask_id)
+            x0 = torch.argmax(logits, dim=-1)
+            p = F.softmax(logits, dim=-1)
+            x0_p = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
+            if eoser_gamma is not None:
+                lo, hi = eoser_gamma
+                fac = lo + (hi - lo) * ((2 ** (i + 1) - 1) / 2**steps) if steps > 1 else hi
+                x0_p = torch.where(x0 == eos_id, x0_p * fac, x0_p)
+            _commit(x, x0, x0_p, mask_index, end, [counts[i]] * B)
+        pos = end
+    return x
