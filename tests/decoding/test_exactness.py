@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mdlm_eval import decode
-from tests.decoding.reference import ass_generate, llada_generate
+from mdlm_eval.decoding.reference import ass_generate, llada_generate
 from tests.decoding.tiny import EOS, EOT, MASK, TinyMDLM
 
 IDS = dict(mask_id=MASK, eos_token_ids=[EOS])

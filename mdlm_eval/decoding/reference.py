@@ -1,5 +1,7 @@
 """Plain re-statements of the reference decoders, written like the originals (full tensors, per-row loops).
 
+The oracle of the exactness tests and the baseline of `make bench`; not used for decoding.
+
 LLaDA `generate` (github ML-GSAI/LLaDA generate.py) and `eoser_generate`, `ass_generate`,
 `eoser_ass_generate` (github yjyddq/EOSER-ASS-RL eval/generate.py), temperature 0. Exact ties in the
 confidence are broken leftmost (torch's CPU `topk` leaves their order unspecified).
@@ -31,7 +33,7 @@ def _logits(model, x, attention_mask, cfg_scale, prompt_index, mask_id):
 def _commit(x, x0, x0_p, mask_index, end, counts):
     x0_p[:, end:] = -torch.inf
     x0 = torch.where(mask_index, x0, x)
-    confidence = torch.where(mask_index, x0_p, torch.tensor(-torch.inf, dtype=x0_p.dtype))
+    confidence = torch.where(mask_index, x0_p, torch.tensor(-torch.inf, dtype=x0_p.dtype, device=x0_p.device))
     for j in range(confidence.shape[0]):
         if counts[j] > 0:
             idx = topk_leftmost(confidence[j], counts[j])
@@ -40,14 +42,14 @@ def _commit(x, x0, x0_p, mask_index, end, counts):
 
 @torch.no_grad()
 def llada_generate(model, prompt, attention_mask=None, steps=16, gen_length=16, block_length=16, cfg_scale=0.0,
-                   mask_id=47, eos_id=1, eot_id=2, logits_eos_inf=False, confidence_eos_eot_inf=False,
+                   mask_id=126336, eos_id=126081, eot_id=126348, logits_eos_inf=False, confidence_eos_eot_inf=False,
                    eoser_gamma=None):
     """LLaDA generate at temperature 0. `eoser_gamma=(lo, hi)` turns it into `eoser_generate`."""
     B, P = prompt.shape
-    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long)
+    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long, device=prompt.device)
     x[:, :P] = prompt
     if attention_mask is not None:
-        attention_mask = torch.cat([attention_mask, torch.ones(B, gen_length, dtype=attention_mask.dtype)], -1)
+        attention_mask = torch.cat([attention_mask, torch.ones(B, gen_length, dtype=attention_mask.dtype, device=prompt.device)], -1)
     prompt_index = x != mask_id
     assert gen_length % block_length == 0
     num_blocks = gen_length // block_length
@@ -75,12 +77,13 @@ def llada_generate(model, prompt, attention_mask=None, steps=16, gen_length=16, 
 
 
 @torch.no_grad()
-def ass_generate(model, prompt, gen_length=16, block_num=1, cfg_scale=0.0, mask_id=47, eos_id=1, eoser_gamma=None):
+def ass_generate(model, prompt, gen_length=16, block_num=1, cfg_scale=0.0, mask_id=126336, eos_id=126081,
+                 eoser_gamma=None):
     """`ass_generate` (and `eoser_ass_generate` with `eoser_gamma=(lo, hi)`) at temperature 0, no attention mask."""
     B, P = prompt.shape
     S = int(torch.log2(torch.tensor(gen_length, dtype=torch.float32)).item())
     steps = S
-    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long)
+    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long, device=prompt.device)
     x[:, :P] = prompt
     prompt_index = x != mask_id
     sizes, block_steps = [], []
