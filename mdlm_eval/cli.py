@@ -49,3 +49,74 @@ def main() -> None:
 
 
 # ---- commands (each a thin wrapper around one library function) ----
+
+
+@app.command()
+def run(
+    model: str = typer.Option("toy", "--model", help="Hugging Face folder or hub id of an MDLM, or `toy`."),
+    peft: str = typer.Option(None, "--peft", help="LoRA adapter folder or hub id, merged into the model."),
+    decoder: str = typer.Option("eoser_ass", "--decoder", help="Preset name (decoders/*.yaml) or a YAML path."),
+    steps: str = typer.Option(None, "--steps", help="Forward passes: an int, log, half or full (default: the preset's)."),
+    gen_length: int = typer.Option(None, "--gen-length", help="Tokens generated (default: the toy's, else 256)."),
+    block_length: int = typer.Option(None, "--block-length", help="Semi-autoregressive block length."),
+    block_num: int = typer.Option(None, "--block-num", help="Ascending step sizes: number of blocks."),
+    temperature: float = typer.Option(None, "--temperature", help="Sampling temperature (default: the preset's, 0)."),
+    tasks: str = typer.Option(None, "--tasks", help="Comma-separated tasks (default: mdlm_toy for the toy, else mdlm_reasoning)."),
+    limit: float = typer.Option(None, "--limit", help="Samples per task (an int), or a fraction below 1."),
+    batch_size: str = typer.Option("8", "--batch-size", help="Batch size, or auto."),
+    output_path: str = typer.Option("results", "--output-path", help="Folder for run folders."),
+    seed: int = typer.Option(0, "--seed", help="Seed of lm-eval and of per-sample sampling noise."),
+    trace: bool = typer.Option(False, "--trace", help="Record when each position was unmasked (decoding-order plots)."),
+) -> None:
+    """Evaluate one model under one decoder and step budget (lm-eval underneath)."""
+    from mdlm_eval.runner import RunConfig, print_summary, run_evaluation
+
+    config = RunConfig(
+        model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length, block_length=block_length,
+        block_num=block_num, temperature=temperature, tasks=tasks.split(",") if tasks else None,
+        limit=int(limit) if limit is not None and limit >= 1 else limit,
+        batch_size=batch_size if batch_size == "auto" else int(batch_size), output_path=output_path, seed=seed,
+        trace=trace,
+    )
+    manifest = run_evaluation(config)
+    if manifest:
+        print_summary(manifest)
+
+
+# ---- toy: the CPU-sized MDLM (mdlm_eval.models.toy) ----
+
+toy_app = typer.Typer(help="The toy MDLM: a small LLaDA-like model for 4x4 Sudoku and Countdown that runs on a CPU.",
+                      no_args_is_help=True)
+app.add_typer(toy_app, name="toy")
+
+
+@toy_app.command("train")
+def toy_train(
+    out: str = typer.Option(..., "--out", help="New (or empty) folder for the checkpoint, loss.tsv and training_args.json."),
+    steps: int = typer.Option(None, "--steps", help="Optimizer steps (default: the shipped checkpoint's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for data, masking and initialisation."),
+) -> None:
+    """Train the toy from scratch (LLaDA SFT recipe); the defaults rebuild the shipped checkpoint."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from mdlm_eval.models.toy import TrainConfig, train
+    from mdlm_eval.models.toy.train import check_output_dir
+
+    n = TrainConfig.steps if steps is None else steps
+    if n <= 0:
+        raise UsageError(f"--steps must be a positive integer, got {n}")
+    check_output_dir(out)
+    with Progress(TextColumn("toy train"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("train", total=n, loss="-")
+        folder = train(out, steps=n, seed=seed,
+                       progress=lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.4f}"))
+    typer.echo(f"checkpoint written to {folder} (loss log: {folder / 'loss.tsv'})")
+
+
+@toy_app.command("path")
+def toy_path() -> None:
+    """Print the folder of the shipped toy checkpoint."""
+    from mdlm_eval.models.toy import checkpoint_path
+
+    typer.echo(str(checkpoint_path()))

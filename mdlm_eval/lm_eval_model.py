@@ -1,0 +1,298 @@
+"""The `mdlm` lm-eval model: any LLaDA-family checkpoint (with or without a LoRA adapter) under any decoder.
+
+    lm_eval --model mdlm --model_args pretrained=toy,decoder=eoser_ass,steps=log --tasks mdlm_toy_countdown
+
+Model arguments: pretrained, peft, decoder (preset or YAML), gen_length (else the task's max_gen_toks),
+the decoder fields (steps, block_length, block_num, temperature, cfg_scale, remasking, eos_policy,
+gamma_schedule, eos_min_gamma, eos_max_gamma), batch_size (int or auto), max_batch_size, device, dtype,
+family, mask_id, trust_remote_code, mc_num, seed, store (a folder: finished samples are kept there and
+reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import lm_eval.models  # noqa: F401  (built-in models first: a registry holding only `mdlm` would hide them)
+import torch
+import torch.nn.functional as F
+from lm_eval.api.model import LM
+from lm_eval.api.registry import register_model
+from tqdm import tqdm
+
+from mdlm_eval.decoding import DecoderSpec, decode, load_spec, make_plan
+from mdlm_eval.errors import UsageError
+from mdlm_eval.models import load_model
+from mdlm_eval.store import SampleStore, sample_key
+
+log = logging.getLogger(__name__)
+DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
+                  "gamma_schedule", "eos_min_gamma", "eos_max_gamma")
+DEFAULT_GEN_LENGTH = 256
+
+
+def sample_seed(seed: int, task: str | None, doc_id: int | None) -> int:
+    """The noise seed of one sample: a hash of (seed, task, document), independent of batch and process."""
+    digest = hashlib.sha256(f"{seed}/{task}/{doc_id}".encode()).hexdigest()
+    return int(digest[:15], 16)
+
+
+def init_distributed(device: str | None) -> tuple[int, int, str | None]:
+    """(rank, world size, device) under torchrun / accelerate launch (WORLD_SIZE > 1), else (0, 1, device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    use_cuda = torch.cuda.is_available() and device != "cpu"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+@dataclass
+class Request:
+    """One generation request after prompt formatting and settings resolution."""
+
+    index: int
+    prompt: str
+    spec: DecoderSpec
+    gen_length: int
+    until: list[str]
+    skip_special_tokens: bool
+    seed: int
+    key: str
+    task: str | None
+    doc_id: int | None
+    record: dict = field(default_factory=dict)
+
+
+@register_model("mdlm")
+class MDLMLM(LM):
+    def __init__(self, pretrained: str = "toy", peft: str | None = None, decoder: str = "eoser_ass",
+                 gen_length: int | None = None, batch_size: int | str = 8, max_batch_size: int | None = 64,
+                 device: str | None = None, dtype: str | None = None, family: str | None = None,
+                 mask_id: int | None = None, trust_remote_code: bool | None = None, mc_num: int = 128,
+                 seed: int = 0, store: str | None = None, trace: bool = False, chat: str = "auto",
+                 **decoder_fields):
+        super().__init__()
+        unknown = sorted(set(decoder_fields) - set(DECODER_FIELDS))
+        if unknown:
+            raise UsageError(f"unknown model argument {', '.join(unknown)} for mdlm; see `mdlm-eval run --help`")
+        self.spec = load_spec(decoder).with_overrides(**decoder_fields)
+        self.gen_length = int(gen_length) if gen_length else None
+        if self.gen_length:
+            make_plan(self.spec, self.gen_length)  # refuse an impossible budget before loading anything
+        if chat not in ("auto", "none"):
+            raise UsageError(f"chat must be auto or none, got {chat}")
+        self.auto_batch = str(batch_size) == "auto"
+        self.batch_size = int(max_batch_size or 64) if self.auto_batch else int(batch_size)
+        if self.batch_size < 1:
+            raise UsageError(f"batch_size must be >= 1 or auto, got {batch_size}")
+        self._rank, self._world_size, device = init_distributed(device)
+        self.lm = load_model(pretrained, peft=peft, dtype=dtype, device=device, family=family, mask_id=mask_id,
+                             trust_remote_code=trust_remote_code)
+        self._device = self.lm.device
+        self.tokenizer = self.lm.tokenizer
+        self.mc_num, self.seed, self.trace, self.chat = int(mc_num), int(seed), bool(trace), chat
+        self.store = SampleStore(store, self._rank) if store else None
+        self.templated = False  # set when lm-eval renders prompts through our chat template
+        self.total_nfe = 0
+        self.reused = 0
+
+    # ---- chat templates (lm-eval calls these when run with --apply_chat_template) ----
+    @property
+    def tokenizer_name(self) -> str:
+        return self.tokenizer.name_or_path.replace("/", "__")
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        self.templated = True
+        return self.tokenizer.chat_template
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        self.templated = True
+        return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt,
+                                                  continue_final_message=not add_generation_prompt)
+
+    def format_prompt(self, context: str) -> str:
+        """A context lm-eval did not template becomes one user turn (chat=auto), as the model was tuned."""
+        if self.templated or self.chat == "none" or not self.tokenizer.chat_template:
+            return context
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": context}], tokenize=False,
+                                                  add_generation_prompt=True)
+
+    # ---- generation ----
+    def resolve(self, index: int, instance) -> Request:
+        context, gen_kwargs = instance.args
+        gen_kwargs = dict(gen_kwargs or {})
+        until = gen_kwargs.pop("until", None) or []
+        until = [until] if isinstance(until, str) else list(until)
+        gen_length = self.gen_length or int(gen_kwargs.pop("max_gen_toks", None) or self.lm.default_gen_length
+                                            or DEFAULT_GEN_LENGTH)
+        skip_special = bool(gen_kwargs.pop("skip_special_tokens", True))
+        spec = self.spec.with_overrides(**{k: v for k, v in gen_kwargs.items() if k in DECODER_FIELDS})
+        prompt = self.format_prompt(context)
+        task, doc_id = getattr(instance, "task_name", None), getattr(instance, "doc_id", None)
+        key = sample_key(model=self.lm.name, peft=self.lm.peft, dtype=str(self.lm.dtype), decoder=spec.to_dict(),
+                         gen_length=gen_length, seed=self.seed, task=task, doc_id=doc_id, prompt=prompt,
+                         until=until, skip_special_tokens=skip_special, trace=self.trace)
+        return Request(index, prompt, spec, gen_length, until, skip_special,
+                       sample_seed(self.seed, task, doc_id), key, task, doc_id)
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        items = [self.resolve(i, r) for i, r in enumerate(requests)]
+        done: dict[str, dict] = {}
+        if self.store is not None:
+            done = {it.key: rec for it in items if (rec := self.store.get(it.key)) is not None}
+        pending = list({it.key: it for it in items if it.key not in done}.values())
+        self.reused += len(items) - len([it for it in items if it.key not in done])
+        if self._rank == 0:
+            print(f"reused {len(items) - len([it for it in items if it.key not in done])} of {len(items)} "
+                  f"finished samples", file=sys.stderr)
+        bar = tqdm(total=len(pending), unit="sample", desc="decoding", disable=disable_tqdm or self._rank != 0)
+        groups: dict[tuple, list[Request]] = {}
+        for it in sorted(pending, key=lambda it: -len(it.prompt)):
+            groups.setdefault((it.spec, it.gen_length), []).append(it)
+        for group in groups.values():
+            start = 0
+            while start < len(group):
+                chunk = group[start : start + self.batch_size]
+                records = self.generate_batch(chunk)
+                start += len(chunk)
+                if self.store is not None:
+                    self.store.put_many(records)
+                done.update({r["key"]: r for r in records})
+                bar.update(len(chunk))
+                bar.set_postfix(nfe=self.total_nfe)
+        bar.close()
+        return [done[it.key]["text"] for it in items]
+
+    def generate_batch(self, chunk: list[Request]) -> list[dict]:
+        """Decode one batch; with batch_size=auto, halve the batch on out-of-memory and go on."""
+        try:
+            return self._decode(chunk)
+        except torch.cuda.OutOfMemoryError:
+            if not self.auto_batch or len(chunk) == 1:
+                raise
+            torch.cuda.empty_cache()
+            self.batch_size = max(1, len(chunk) // 2)
+            log.warning("out of memory at batch %d: batch size now %d", len(chunk), self.batch_size)
+            half = len(chunk) // 2
+            return self.generate_batch(chunk[:half]) + self.generate_batch(chunk[half:])
+
+    def _decode(self, chunk: list[Request]) -> list[dict]:
+        enc = self.tokenizer([it.prompt for it in chunk], add_special_tokens=False, padding=True,
+                             return_tensors="pt")
+        ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+        spec, gen_length = chunk[0].spec, chunk[0].gen_length
+        start = time.perf_counter()
+        out = decode(self.lm.model, ids, spec, gen_length=gen_length, mask_id=self.lm.ids.mask_id,
+                     eos_token_ids=self.lm.ids.eos_ids_for(spec.eos_policy), attention_mask=mask,
+                     seeds=[it.seed for it in chunk], trace=self.trace)
+        seconds = (time.perf_counter() - start) / len(chunk)
+        self.total_nfe += out.nfe
+        generated = out.sequences[:, ids.shape[1]:].cpu()
+        stop_ids = torch.tensor(self.lm.ids.stop_ids())
+        records = []
+        for row, it in enumerate(chunk):
+            record = {"key": it.key, "task": it.task, "doc_id": it.doc_id,
+                      "text": self.to_text(generated[row], it.until, it.skip_special_tokens),
+                      "nfe": out.nfe, "gen_length": gen_length, "seconds": seconds}
+            if self.trace:
+                record["trace_step"] = out.trace.step[row].tolist()
+                record["trace_eos"] = torch.isin(generated[row], stop_ids).int().tolist()
+            records.append(record)
+        return records
+
+    def to_text(self, tokens: torch.Tensor, until: list[str], skip_special_tokens: bool) -> str:
+        """The completion text. With special tokens kept (the d1 tasks), the whole canvas as d1 scores it;
+        otherwise the text up to the first EOS/EOT. Then cut at the first stop string."""
+        if skip_special_tokens:
+            stops = torch.isin(tokens, torch.tensor(self.lm.ids.stop_ids())).nonzero()
+            if len(stops):
+                tokens = tokens[: stops[0, 0]]
+        text = self.tokenizer.decode(tokens, skip_special_tokens=skip_special_tokens)
+        for stop in until:
+            if stop:
+                text = text.split(stop)[0]
+        return text
+
+    # ---- likelihoods ----
+    def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        """LLaDA's Monte Carlo estimate of log p(continuation | context) (eval_llada.py): `mc_num` draws, each
+        masking k of the T continuation tokens with k stratified across a batch of draws; the context is
+        never masked; the estimate is -mean over draws of sum(CE of masked tokens) / (k / T)."""
+        results = []
+        for req in tqdm(requests, desc="loglikelihood", disable=disable_tqdm or self._rank != 0):
+            context, continuation = req.args
+            ctx, cont = self.encode_pair(context, continuation)
+            gen = torch.Generator().manual_seed(sample_seed(self.seed, context, hash(continuation) % 10**9))
+            results.append((self.mc_loglikelihood(ctx, cont, gen), False))
+        return results
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        spaces = len(context) - len(context.rstrip())
+        if spaces:  # move trailing spaces of the context onto the continuation (lm-eval convention)
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        whole = self.tokenizer(self.format_prompt(context) + continuation, add_special_tokens=False)["input_ids"]
+        ctx = self.tokenizer(self.format_prompt(context), add_special_tokens=False)["input_ids"]
+        return ctx, whole[len(ctx):]
+
+    @torch.no_grad()
+    def mc_loglikelihood(self, ctx: list[int], cont: list[int], gen: torch.Generator) -> float:
+        T = len(cont)
+        if T == 0:
+            return 0.0
+        draws = min(self.batch_size, self.mc_num)
+        seq = torch.tensor(ctx + cont).repeat(draws, 1)
+        losses = []
+        for _ in range(max(1, self.mc_num // draws)):
+            k = int(torch.randint(1, T + 1, (), generator=gen))
+            counts = torch.round(torch.linspace(float(k), k + (draws - 1) * (T / draws), draws)).long()
+            counts = ((counts - 1) % T) + 1
+            order = torch.stack([torch.randperm(T, generator=gen) for _ in range(draws)])
+            is_mask = torch.cat([torch.zeros(draws, len(ctx), dtype=torch.bool), order < counts[:, None]], dim=1)
+            noisy = torch.where(is_mask, self.lm.ids.mask_id, seq).to(self.device)
+            logits = self.lm.model(noisy).logits.float()
+            p_mask = (counts.float() / T)[:, None].expand_as(is_mask).to(self.device)
+            is_mask = is_mask.to(self.device)
+            ce = F.cross_entropy(logits[is_mask], seq.to(self.device)[is_mask], reduction="none") / p_mask[is_mask]
+            losses.append(ce.sum().item() / draws)
+        return -sum(losses) / len(losses)
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        raise UsageError("mdlm does not score rolling log-likelihoods (perplexity tasks): a masked diffusion "
+                         "model gives only a Monte Carlo bound per continuation; use generation or "
+                         "multiple-choice tasks")
+
+    # ---- data parallel (torchrun / accelerate launch) ----
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self._world_size == 1:
+            return tensor
+        import torch.distributed as dist
+
+        parts = [torch.zeros_like(tensor) for _ in range(self._world_size)]
+        dist.all_gather(parts, tensor)
+        return torch.stack(parts) if tensor.dim() == 0 else torch.cat(parts)
+
+    def gather_object(self, obj, dst: int = 0):
+        if self._world_size == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self._world_size if self._rank == dst else None
+        dist.gather_object(obj, out, dst=dst)
+        return out
+
+    def barrier(self) -> None:
+        if self._world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()

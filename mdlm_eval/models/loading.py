@@ -1,0 +1,147 @@
+"""Load an MDLM the way LLaDA loads: `AutoModel`/`AutoTokenizer` with `trust_remote_code`, plus a LoRA adapter.
+
+`pretrained` is a local Hugging Face folder, a hub id, or `toy` (the shipped toy model). Model code runs only
+where it is trusted: the toy, local folders, and the known LLaDA and Dream hub ids; anything else needs
+`trust_remote_code=True`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mdlm_eval.errors import UsageError
+from mdlm_eval.models.profiles import Family, ShiftedLogits, TokenIds, family_of, token_ids
+
+TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+)$")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module  # called as model(input_ids, attention_mask=...).logits, logits aligned with positions
+    tokenizer: object
+    ids: TokenIds
+    family: Family
+    name: str  # what the user named: `toy`, a folder, or a hub id
+    peft: str | None
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def default_gen_length(self) -> int | None:
+        return getattr(self.model.config, "gen_length", None)
+
+
+def resolve_pretrained(pretrained: str) -> tuple[str, bool]:
+    """(what to pass to from_pretrained, whether it is a local folder)."""
+    if pretrained == "toy":
+        from mdlm_eval.models.toy import checkpoint_path
+
+        return str(checkpoint_path()), True
+    path = Path(pretrained).expanduser()
+    if path.exists() or pretrained.startswith((".", "/", "~")) or pretrained.count("/") > 1:
+        return str(path), True
+    return pretrained, False
+
+
+def check_folder(folder: Path) -> None:
+    """A Hugging Face model folder: config.json, weights, tokenizer, and the code its auto_map names."""
+    if not folder.is_dir():
+        raise UsageError(f"model folder {folder} does not exist")
+    if not (folder / "config.json").is_file():
+        raise UsageError(f"model folder {folder} lacks config.json")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise UsageError(f"model folder {folder} has no weights ({' or '.join(WEIGHT_FILES)})")
+    if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
+        raise UsageError(f"model folder {folder} lacks tokenizer.json / tokenizer_config.json")
+    try:
+        auto_map = json.loads((folder / "config.json").read_text()).get("auto_map", {})
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{folder / 'config.json'} is not valid JSON: {e}") from None
+    for ref in auto_map.values():
+        module = (ref[0] if isinstance(ref, list) else ref).split(".")[0]
+        if "--" not in module and not (folder / f"{module}.py").is_file():
+            raise UsageError(f"model folder {folder} lacks {module}.py, named by auto_map in config.json")
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device} was asked for, but this machine has no CUDA GPU (use device=cpu)")
+    return device
+
+
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise UsageError(f"dtype '{dtype}' is unknown; choose one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def load_model(
+    pretrained: str = "toy",
+    *,
+    peft: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    device: str | None = None,
+    family: str | None = None,
+    mask_id: int | None = None,
+    trust_remote_code: bool | None = None,
+) -> LoadedModel:
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    source, local = resolve_pretrained(pretrained)
+    if local:
+        check_folder(Path(source))
+    trusted = local or bool(TRUSTED_HUB_IDS.match(source))
+    if trust_remote_code is None:
+        trust_remote_code = trusted
+    device, torch_dtype = pick_device(device), None
+    torch_dtype = pick_dtype(dtype, device)
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        model = AutoModel.from_pretrained(source, config=config, trust_remote_code=trust_remote_code, dtype=torch_dtype)
+    except ValueError as e:
+        if "trust_remote_code" in str(e):
+            raise UsageError(
+                f"model '{pretrained}' runs its own code and is not a known LLaDA/Dream id or a local folder: "
+                f"pass trust_remote_code=True (--trust-remote-code) if you trust it"
+            ) from None
+        raise UsageError(f"cannot load model '{pretrained}': {str(e).splitlines()[0]}") from None
+    except OSError as e:
+        raise UsageError(f"cannot load model '{pretrained}': {str(e).splitlines()[0]}") from None
+    if peft:
+        model = apply_adapter(model, peft, pretrained)
+    model = model.to(device).eval()
+    fam = family_of(config, family)
+    ids = token_ids(config, tokenizer, fam, mask_id)
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == ids.mask_id:
+        tokenizer.pad_token_id = ids.eos_id  # pad with EOS, never with the mask (LLaDA generate.py)
+    tokenizer.padding_side = "left"
+    wrapped = ShiftedLogits(model) if fam.shift_logits else model
+    return LoadedModel(wrapped, tokenizer, ids, fam, pretrained, peft, device, torch_dtype)
+
+
+def apply_adapter(model: nn.Module, adapter: str, base: str) -> nn.Module:
+    """Apply a LoRA adapter (peft) and merge it into the weights, so decoding runs at the base model's speed."""
+    from peft import PeftModel
+
+    path = Path(adapter).expanduser()
+    if (path.exists() or adapter.startswith((".", "/", "~"))) and not (path / "adapter_config.json").is_file():
+        raise UsageError(f"adapter folder {path} lacks adapter_config.json")
+    try:
+        return PeftModel.from_pretrained(model, str(path) if path.exists() else adapter).merge_and_unload()
+    except (ValueError, RuntimeError, KeyError, AttributeError) as e:
+        raise UsageError(f"adapter {adapter} does not fit base model {base}: {str(e).splitlines()[0]}") from None

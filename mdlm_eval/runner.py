@@ -1,0 +1,241 @@
+"""`mdlm-eval run`: one evaluation through lm-eval's Python API into a run folder under `results/`.
+
+A run folder holds lm-eval's own `results_*.json` and `samples_*.jsonl` (every lm-eval tool reads them),
+the sample store (finished samples, reused when the same command runs again), and `manifest.json`, written
+last: every setting, package versions, git commit, device, wall time, NFE and throughput.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+from mdlm_eval.decoding import load_spec, make_plan
+from mdlm_eval.errors import UsageError
+from mdlm_eval.store import SampleStore, write_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS_DIR = REPO / "tasks"
+DEFAULT_GEN_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str = "toy"
+    peft: str | None = None
+    decoder: str = "eoser_ass"
+    steps: int | str | None = None
+    gen_length: int | None = None
+    block_length: int | None = None
+    block_num: int | None = None
+    temperature: float | None = None
+    tasks: list[str] | None = None
+    limit: int | float | None = None
+    batch_size: int | str = 8
+    output_path: str = "results"
+    seed: int = 0
+    trace: bool = False
+
+    def decoder_overrides(self) -> dict:
+        return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),
+                                  ("block_num", self.block_num), ("temperature", self.temperature))
+                if v is not None}
+
+    def spec(self):
+        return load_spec(self.decoder).with_overrides(**self.decoder_overrides())
+
+    def resolved_gen_length(self) -> int:
+        """The given length, else the model folder's `gen_length` (the toy's), else 256."""
+        if self.gen_length is not None:
+            return int(self.gen_length)
+        from mdlm_eval.models.loading import resolve_pretrained
+
+        source, local = resolve_pretrained(self.model)
+        config = Path(source) / "config.json"
+        if local and config.is_file():
+            return int(json.loads(config.read_text()).get("gen_length", DEFAULT_GEN_LENGTH))
+        return DEFAULT_GEN_LENGTH
+
+    def resolved_tasks(self) -> list[str]:
+        return list(self.tasks) if self.tasks else (["mdlm_toy"] if self.model == "toy" else ["mdlm_reasoning"])
+
+
+def short_name(name: str) -> str:
+    return Path(name.rstrip("/")).name.replace(" ", "_") or name
+
+
+def run_dir(config: RunConfig) -> Path:
+    """`<output_path>/<model>[+<adapter>]/<decoder>_steps-<steps>_L<gen_length>[_bl..][_bn..][_T..][_seed..]`."""
+    spec = config.spec()
+    model = short_name(config.model) + (f"+{short_name(config.peft)}" if config.peft else "")
+    name = f"{spec.name}_steps-{spec.steps}_L{config.resolved_gen_length()}"
+    if config.block_length is not None:
+        name += f"_bl{config.block_length}"
+    if config.block_num is not None:
+        name += f"_bn{config.block_num}"
+    if spec.temperature:
+        name += f"_T{spec.temperature:g}"
+    if config.seed:
+        name += f"_seed{config.seed}"
+    return Path(config.output_path) / model / name
+
+
+def check_tasks(task_manager, tasks: list[str]) -> None:
+    missing = [t for t in tasks if t not in task_manager.all_tasks]
+    if missing:
+        mdlm = sorted(t for t in task_manager.all_tasks if t.startswith("mdlm_"))
+        raise UsageError(f"unknown task {', '.join(missing)}; the project's tasks: {', '.join(mdlm)}")
+
+
+def model_args(config: RunConfig, gen_length: int, store: Path) -> str:
+    args = {"pretrained": config.model, "peft": config.peft, "decoder": config.decoder, "gen_length": gen_length,
+            **config.decoder_overrides(), "batch_size": config.batch_size, "seed": config.seed,
+            "trace": config.trace, "store": store}
+    return ",".join(f"{k}={v}" for k, v in args.items() if v is not None)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    names = ("mdlm-eval", "lm_eval", "torch", "transformers", "peft", "accelerate")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def run_evaluation(config: RunConfig) -> dict:
+    """Run one evaluation; returns the manifest (on rank 0; other ranks of a data-parallel run get {})."""
+    import lm_eval
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
+
+    spec = config.spec()
+    gen_length = config.resolved_gen_length()
+    plan = make_plan(spec, gen_length)  # an impossible budget fails here, before the model loads
+    tasks = config.resolved_tasks()
+    task_manager = TaskManager(include_path=str(TASKS_DIR))
+    check_tasks(task_manager, tasks)
+    folder = run_dir(config)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"cannot write results to {folder}: {e.strerror} (choose another --output-path)") from None
+    (folder / "manifest.json").unlink(missing_ok=True)  # a complete run has a manifest; this one is not yet
+
+    tracker = EvaluationTracker(output_path=str(folder))
+    start = time.perf_counter()
+    results = lm_eval.simple_evaluate(
+        model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
+        task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
+        evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
+        torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000,
+    )
+    wall = time.perf_counter() - start
+    if results is None:  # not rank 0
+        return {}
+    samples = results.pop("samples")
+    per_sample = attach_sample_stats(samples, SampleStore(folder / "store"))
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task in results["configs"]:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
+
+    n = len(per_sample)
+    nfe_total = sum(r["nfe"] for r in per_sample)
+    manifest = {
+        "status": "complete",
+        **{k: v for k, v in asdict(config).items() if k not in ("steps", "gen_length")},
+        "decoder_spec": spec.to_dict(),
+        "steps": len(plan),
+        "steps_arg": spec.steps,
+        "gen_length": gen_length,
+        "tasks": tasks,
+        "samples": n,
+        "nfe_total": nfe_total,
+        "nfe_per_sample": nfe_total / n if n else 0.0,
+        "tokens_per_forward": gen_length / len(plan),
+        "wall_seconds": wall,
+        "seconds_per_sample": wall / n if n else 0.0,
+        "decode_seconds_per_sample": sum(r["seconds"] for r in per_sample) / n if n else 0.0,
+        "tokens_per_second": n * gen_length / wall if wall else 0.0,
+        "scores": scores(results),
+        "results_file": str(latest(folder, "results_*.json").relative_to(folder)),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "device": device_name(),
+        "python": platform.python_version(),
+    }
+    write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    return manifest
+
+
+def attach_sample_stats(samples: dict[str, list[dict]], store: SampleStore) -> list[dict]:
+    """Add each sample's NFE, seconds and trace (from the sample store) to lm-eval's sample records."""
+    by_doc = {(r["task"], r["doc_id"]): r for r in store.records.values()}
+    attached = []
+    for task, rows in samples.items():
+        for row in rows:
+            record = by_doc.get((task, row["doc_id"]))
+            if record is None:
+                continue
+            row.update({k: v for k, v in record.items() if k not in ("key", "task", "doc_id", "text")})
+            attached.append(record)
+    return attached
+
+
+def scores(results: dict) -> dict[str, dict[str, float]]:
+    """{task: {metric: value}} without stderr entries or the filter suffix."""
+    table = {}
+    for task, metrics in results["results"].items():
+        table[task] = {k.split(",")[0]: v for k, v in metrics.items()
+                       if "," in k and "_stderr" not in k and isinstance(v, (int, float))}
+    return table
+
+
+def latest(folder: Path, pattern: str) -> Path:
+    return max(folder.rglob(pattern), key=lambda p: p.stat().st_mtime)
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def print_summary(manifest: dict) -> None:
+    """The scores and the decoding cost of a finished run, as a short table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{manifest['model']} | {manifest['decoder']} | {manifest['steps']} steps | "
+                        f"L {manifest['gen_length']}")
+    table.add_column("task")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for task, metrics in manifest["scores"].items():
+        for metric, value in metrics.items():
+            table.add_row(task, metric, f"{value:.4f}")
+    console = Console()
+    console.print(table)
+    console.print(f"{manifest['samples']} samples, NFE/sample {manifest['nfe_per_sample']:.1f}, "
+                  f"{manifest['tokens_per_forward']:.2f} tokens/forward, {manifest['seconds_per_sample']:.3f} s/sample")
