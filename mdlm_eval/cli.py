@@ -67,6 +67,7 @@ def run(
     output_path: str = typer.Option("results", "--output-path", help="Folder for run folders."),
     seed: int = typer.Option(0, "--seed", help="Seed of lm-eval and of per-sample sampling noise."),
     trace: bool = typer.Option(False, "--trace", help="Record when each position was unmasked (decoding-order plots)."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
 ) -> None:
     """Evaluate one model under one decoder and step budget (lm-eval underneath)."""
     from mdlm_eval.runner import RunConfig, print_summary, run_evaluation
@@ -76,7 +77,7 @@ def run(
         block_num=block_num, temperature=temperature, tasks=tasks.split(",") if tasks else None,
         limit=int(limit) if limit is not None and limit >= 1 else limit,
         batch_size=batch_size if batch_size == "auto" else int(batch_size), output_path=output_path, seed=seed,
-        trace=trace,
+        trace=trace, device=device,
     )
     manifest = run_evaluation(config)
     if manifest:
@@ -120,3 +121,72 @@ def toy_path() -> None:
     from mdlm_eval.models.toy import checkpoint_path
 
     typer.echo(str(checkpoint_path()))
+
+
+@app.command()
+def rescore(
+    paths: list[str] = typer.Argument(..., help="d1 *_generations.json or lm-eval samples_*.jsonl files, or folders."),
+    fmt: str = typer.Option("d1", "--format", help="d1 (d1's generation files) or samples (lm-eval samples)."),
+    task: str = typer.Option(None, "--task", help="gsm8k, math500, countdown or sudoku (default: from the file name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Score saved generations again: d1's accuracy (acc) and the task's robust metric."""
+    import json
+
+    from rich.console import Console
+
+    from mdlm_eval.rescore import rescore as rescore_files
+    from mdlm_eval.rescore import table
+
+    report = rescore_files(paths, fmt=fmt, task=task)
+    if as_json:
+        typer.echo(json.dumps(report.setups))
+    elif report.setups:
+        Console().print(table(report.setups))
+    for error in report.errors:
+        typer.echo(f"mdlm-eval: error: {error}", err=True)
+    if report.errors:
+        raise typer.Exit(2)
+
+
+# ---- sweeps and the leaderboard (mdlm_eval.sweep, mdlm_eval.leaderboard) ----
+
+
+@app.command()
+def sweep(
+    grid: str = typer.Argument(..., help="Grid YAML file (see sweeps/)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and their NFE per sample; run nothing."),
+    output_path: str = typer.Option("results", "--output-path", help="Folder for run folders."),
+) -> None:
+    """Run every cell of a grid of models x decoders x steps x lengths; complete cells are skipped."""
+    from mdlm_eval.sweep import check_tasks, dry_run_table, load_grid, plan_cells, run_sweep
+
+    parsed = load_grid(grid)
+    cells = plan_cells(parsed, output_path)
+    if dry_run:
+        typer.echo(dry_run_table(cells))
+        return
+    check_tasks(parsed)
+    result = run_sweep(cells, lambda i, cell, event, detail: typer.echo(
+        f"[{i + 1}/{len(cells)}] {cell.label}: {event}" + (f" ({detail})" if event != "running" else ""),
+        err=event == "failed"))
+    typer.echo(f"sweep: {len(result.done)} run, {len(result.skipped)} skipped (complete), {len(result.failed)} failed")
+    for cell, message in result.failed:
+        typer.echo(f"mdlm-eval: error: cell {cell.label} failed: {message}", err=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def leaderboard(
+    results_dir: str = typer.Argument("results", help="Folder searched for lm-eval results_*.json files."),
+    out: str = typer.Option(None, "--out", help="Folder for leaderboard.{md,csv,html} and plots (default: RESULTS_DIR)."),
+    reference: str = typer.Option(None, "--reference", help="Folder of published-number CSVs (default: results/reference of the project)."),
+) -> None:
+    """Tables and plots of every run under a folder, beside the published numbers."""
+    from mdlm_eval.leaderboard import REFERENCE_DIR, build_leaderboard
+
+    written = build_leaderboard(results_dir, out or results_dir, reference or REFERENCE_DIR,
+                                warn=lambda message: typer.echo(f"mdlm-eval: warning: {message}", err=True))
+    typer.echo(f"wrote {len(written)} files: " + ", ".join(str(p) for p in written if p.suffix != ".png")
+               + f" and {sum(p.suffix == '.png' for p in written)} plots")

@@ -95,6 +95,9 @@ class MDLMLM(LM):
         self.batch_size = int(max_batch_size or 64) if self.auto_batch else int(batch_size)
         if self.batch_size < 1:
             raise UsageError(f"batch_size must be >= 1 or auto, got {batch_size}")
+        if device == "cuda:0" and not torch.cuda.is_available():
+            log.warning("no CUDA GPU: running on the CPU (lm-eval's default device is cuda:0)")
+            device = "cpu"
         self._rank, self._world_size, device = init_distributed(device)
         self.lm = load_model(pretrained, peft=peft, dtype=dtype, device=device, family=family, mask_id=mask_id,
                              trust_remote_code=trust_remote_code)
@@ -152,10 +155,10 @@ class MDLMLM(LM):
         if self.store is not None:
             done = {it.key: rec for it in items if (rec := self.store.get(it.key)) is not None}
         pending = list({it.key: it for it in items if it.key not in done}.values())
-        self.reused += len(items) - len([it for it in items if it.key not in done])
+        reused = sum(it.key in done for it in items)
+        self.reused += reused
         if self._rank == 0:
-            print(f"reused {len(items) - len([it for it in items if it.key not in done])} of {len(items)} "
-                  f"finished samples", file=sys.stderr)
+            print(f"reused {reused} of {len(items)} finished samples", file=sys.stderr)
         bar = tqdm(total=len(pending), unit="sample", desc="decoding", disable=disable_tqdm or self._rank != 0)
         groups: dict[tuple, list[Request]] = {}
         for it in sorted(pending, key=lambda it: -len(it.prompt)):

@@ -39,6 +39,7 @@ class RunConfig:
     output_path: str = "results"
     seed: int = 0
     trace: bool = False
+    device: str | None = None
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),
@@ -94,7 +95,7 @@ def check_tasks(task_manager, tasks: list[str]) -> None:
 def model_args(config: RunConfig, gen_length: int, store: Path) -> str:
     args = {"pretrained": config.model, "peft": config.peft, "decoder": config.decoder, "gen_length": gen_length,
             **config.decoder_overrides(), "batch_size": config.batch_size, "seed": config.seed,
-            "trace": config.trace, "store": store}
+            "trace": config.trace, "device": config.device, "store": store}
     return ",".join(f"{k}={v}" for k, v in args.items() if v is not None)
 
 
@@ -147,7 +148,7 @@ def run_evaluation(config: RunConfig) -> dict:
         model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
         task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
         evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
-        torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000,
+        torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000, verbosity="ERROR",
     )
     wall = time.perf_counter() - start
     if results is None:  # not rank 0

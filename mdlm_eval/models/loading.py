@@ -100,6 +100,9 @@ def load_model(
     trust_remote_code: bool | None = None,
 ) -> LoadedModel:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     source, local = resolve_pretrained(pretrained)
     if local:
@@ -107,7 +110,7 @@ def load_model(
     trusted = local or bool(TRUSTED_HUB_IDS.match(source))
     if trust_remote_code is None:
         trust_remote_code = trusted
-    device, torch_dtype = pick_device(device), None
+    device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
