@@ -1,9 +1,11 @@
 """Makes `lm_eval --model mdlm` and the project's tasks work in lm-eval 0.4.13, which has no plugin discovery.
 
 `mdlm_eval.pth` (installed beside the package) imports this module at interpreter start-up. It imports nothing
-heavy: it only puts a finder on `sys.meta_path` that waits for two lm-eval modules and, right after they
-load, (1) registers the lazy name `mdlm` -> `mdlm_eval.lm_eval_model:MDLMLM` in lm-eval's model registry and
-(2) adds this project's `tasks/` folder to every `TaskManager` that includes lm-eval's default tasks. Programs
+heavy: it only puts a finder on `sys.meta_path` that waits for three lm-eval modules and, right after they
+load, (1) registers the lazy name `mdlm` -> `mdlm_eval.lm_eval_model:MDLMLM` in lm-eval's model registry,
+(2) adds this project's `tasks/` folder to every `TaskManager` that includes lm-eval's default tasks, and
+(3) has the `lm_eval` command print this project's usage errors as one line with exit code 2 (set
+MDLM_EVAL_DEBUG=1 for the traceback). Programs
 that never import lm-eval pay one dictionary look-up per import. lm-eval releases that read the
 `lm_eval.models` entry-point group (declared in pyproject.toml) find the model without it.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 from pathlib import Path
 
@@ -36,7 +39,26 @@ def _add_task_folder(module) -> None:
     module.TaskManager.__init__ = __init__
 
 
-AFTER_IMPORT = {"lm_eval.models": _register_model, "lm_eval.tasks.manager": _add_task_folder}
+def _one_line_usage_errors(module) -> None:
+    original = module.cli_evaluate
+
+    def cli_evaluate():
+        try:
+            return original()
+        except Exception as e:  # only mdlm-eval's UsageError is shortened; anything else keeps its traceback
+            if type(e).__module__ != "mdlm_eval.errors" or os.environ.get("MDLM_EVAL_DEBUG"):
+                raise
+            print(f"lm_eval: error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    module.cli_evaluate = cli_evaluate
+
+
+AFTER_IMPORT = {
+    "lm_eval.models": _register_model,
+    "lm_eval.tasks.manager": _add_task_folder,
+    "lm_eval.__main__": _one_line_usage_errors,
+}
 
 
 class _PatchingLoader(importlib.abc.Loader):

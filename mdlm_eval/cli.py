@@ -76,7 +76,8 @@ def run(
         model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length, block_length=block_length,
         block_num=block_num, temperature=temperature, tasks=tasks.split(",") if tasks else None,
         limit=int(limit) if limit is not None and limit >= 1 else limit,
-        batch_size=batch_size if batch_size == "auto" else int(batch_size), output_path=output_path, seed=seed,
+        batch_size=batch_size if batch_size == "auto" or not batch_size.isdigit() else int(batch_size),
+        output_path=output_path, seed=seed,
         trace=trace, device=device,
     )
     manifest = run_evaluation(config)

@@ -7,7 +7,9 @@ last: every setting, package versions, git commit, device, wall time, NFE and th
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -85,6 +87,21 @@ def run_dir(config: RunConfig) -> Path:
     return Path(config.output_path) / model / name
 
 
+def check_model(config: RunConfig) -> None:
+    """The checks of model loading that need no weights: folder contents, adapter folder, device, batch size."""
+    from mdlm_eval.models.loading import check_folder, pick_device, resolve_pretrained
+
+    source, local = resolve_pretrained(config.model)
+    if local:
+        check_folder(Path(source))
+    if config.peft and Path(config.peft).expanduser().exists():
+        if not (Path(config.peft).expanduser() / "adapter_config.json").is_file():
+            raise UsageError(f"adapter folder {config.peft} lacks adapter_config.json")
+    pick_device(config.device)
+    if config.batch_size != "auto" and (not isinstance(config.batch_size, int) or config.batch_size < 1):
+        raise UsageError(f"batch size must be a positive integer or auto, got {config.batch_size}")
+
+
 def check_tasks(task_manager, tasks: list[str]) -> None:
     missing = [t for t in tasks if t not in task_manager.all_tasks]
     if missing:
@@ -130,6 +147,7 @@ def run_evaluation(config: RunConfig) -> dict:
     gen_length = config.resolved_gen_length()
     plan = make_plan(spec, gen_length)  # an impossible budget fails here, before the model loads
     tasks = config.resolved_tasks()
+    check_model(config)
     task_manager = TaskManager(include_path=str(TASKS_DIR))
     check_tasks(task_manager, tasks)
     folder = run_dir(config)
@@ -142,7 +160,9 @@ def run_evaluation(config: RunConfig) -> dict:
         raise UsageError(f"cannot write results to {folder}: {e.strerror} (choose another --output-path)") from None
     (folder / "manifest.json").unlink(missing_ok=True)  # a complete run has a manifest; this one is not yet
 
-    tracker = EvaluationTracker(output_path=str(folder))
+    staging = folder / ".partial"  # lm-eval writes its files here; each is then renamed into place whole
+    shutil.rmtree(staging, ignore_errors=True)
+    tracker = EvaluationTracker(output_path=str(staging))
     start = time.perf_counter()
     results = lm_eval.simple_evaluate(
         model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
@@ -158,6 +178,7 @@ def run_evaluation(config: RunConfig) -> dict:
     tracker.save_results_aggregated(results=results, samples=samples)
     for task in results["configs"]:
         tracker.save_results_samples(task_name=task, samples=samples[task])
+    publish(staging, folder)
 
     n = len(per_sample)
     nfe_total = sum(r["nfe"] for r in per_sample)
@@ -186,6 +207,15 @@ def run_evaluation(config: RunConfig) -> dict:
     }
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
+
+
+def publish(staging: Path, folder: Path) -> None:
+    """Move every file written under `staging` to the same place under `folder`, one atomic rename each."""
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = folder / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    shutil.rmtree(staging)
 
 
 def attach_sample_stats(samples: dict[str, list[dict]], store: SampleStore) -> list[dict]:

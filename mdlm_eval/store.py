@@ -34,7 +34,7 @@ class SampleStore:
 
     def _read(self, file: Path) -> None:
         bad = 0
-        with open(file, encoding="utf-8") as f:
+        with open(file, encoding="utf-8", errors="replace") as f:
             for line in f:
                 try:
                     record = json.loads(line)

@@ -71,10 +71,10 @@ class DecoderSpec:
         ):
             if getattr(self, field) not in allowed:
                 raise UsageError(f"{field} '{getattr(self, field)}' is unknown; choose one of {', '.join(allowed)}")
-        if isinstance(self.steps, str) and self.steps not in STEP_WORDS:
+        if self.steps not in STEP_WORDS:
             try:
                 object.__setattr__(self, "steps", int(self.steps))
-            except ValueError:
+            except (TypeError, ValueError):
                 raise UsageError(f"steps '{self.steps}' must be an integer or one of {', '.join(STEP_WORDS)}") from None
         if self.temperature < 0:
             raise UsageError(f"temperature must be >= 0, got {self.temperature}")
