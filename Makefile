@@ -2,13 +2,15 @@ PY := .venv/bin/python
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# Offline task data beside the checkout (as CI has it); elsewhere the data is downloaded and cached.
+ifneq ($(wildcard ../shared/data/tasks),)
 export MDLM_EVAL_DATA_DIR ?= $(abspath ../shared/data/tasks)
+endif
 
 .PHONY: install test run bench leaderboard clean
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
-	$(PY) -m pip install -q --upgrade pip
 	# CPU machines: take the CPU build of torch so the generic requirement does not pull a CUDA build.
 	if ! command -v nvidia-smi >/dev/null 2>&1; then \
 	  $(PY) -m pip install -q torch==2.13.0 || $(PY) -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu; fi
