@@ -85,6 +85,24 @@ def run(
         print_summary(manifest)
 
 
+@app.command()
+def decoders(
+    gen_lengths: str = typer.Option("128,256,512", "--gen-lengths", help="Comma-separated canvas lengths L."),
+) -> None:
+    """List the decoder presets (decoders/*.yaml) and their forward passes per sample at each L."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mdlm_eval.decoding import load_spec, make_plan, preset_names
+
+    lengths = [int(n) for n in gen_lengths.split(",")]
+    table = Table("preset", *[f"NFE at L={n}" for n in lengths], "what it is")
+    for name in preset_names():
+        spec = load_spec(name)
+        table.add_row(name, *[str(len(make_plan(spec, n))) for n in lengths], spec.description)
+    Console().print(table)
+
+
 # ---- toy: the CPU-sized MDLM (mdlm_eval.models.toy) ----
 
 toy_app = typer.Typer(help="The toy MDLM: a small LLaDA-like model for 4x4 Sudoku and Countdown that runs on a CPU.",
@@ -128,7 +146,7 @@ def toy_path() -> None:
 def rescore(
     paths: list[str] = typer.Argument(..., help="d1 *_generations.json or lm-eval samples_*.jsonl files, or folders."),
     fmt: str = typer.Option("d1", "--format", help="d1 (d1's generation files) or samples (lm-eval samples)."),
-    task: str = typer.Option(None, "--task", help="gsm8k, math500, countdown or sudoku (default: from the file name)."),
+    task: str | None = typer.Option(None, "--task", help="gsm8k, math500, countdown or sudoku (default: from the name)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Score saved generations again: d1's accuracy (acc) and the task's robust metric."""
