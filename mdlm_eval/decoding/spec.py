@@ -115,7 +115,7 @@ FIELD_NAMES = tuple(f.name for f in fields(DecoderSpec))
 
 
 def check_fields(values: dict[str, Any], where: str) -> None:
-    unknown = sorted(set(values) - set(FIELD_NAMES))
+    unknown = sorted(str(k) for k in set(values) - set(FIELD_NAMES))
     if unknown:
         raise UsageError(f"unknown field {', '.join(unknown)} in {where}; valid fields: {', '.join(FIELD_NAMES)}")
 

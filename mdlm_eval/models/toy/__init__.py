@@ -1,0 +1,29 @@
+"""A toy masked diffusion LM that runs on a laptop CPU: LLaDA's architecture, tokens and SFT recipe, trained
+on 4x4 Sudoku and 3-number Countdown.
+
+`checkpoint_path()` is the shipped Hugging Face folder (load with `trust_remote_code=True`); `train(out_dir)`
+rebuilds it from scratch (`mdlm-eval toy train --out DIR`); `check_checkpoint(folder)` names a missing file.
+"""
+from .configuration_mdlm_toy import MdlmToyConfig
+from .modeling_mdlm_toy import MdlmToyModel
+from .prompts import ASSISTANT_PREFIX, countdown_prompt, sudoku_prompt
+from .tokenizer import build_tokenizer
+from .train import TrainConfig, check_checkpoint, checkpoint_path, train
+
+__all__ = ["MdlmToyConfig", "MdlmToyModel", "ASSISTANT_PREFIX", "countdown_prompt", "sudoku_prompt",
+           "build_tokenizer", "TrainConfig", "check_checkpoint", "checkpoint_path", "train"]
+
+
+def _register_auto_classes() -> None:
+    """Let AutoConfig/AutoModel resolve `model_type = "mdlm_toy"` locally once this package is imported (the
+    shipped folder also loads anywhere with `trust_remote_code=True`, through its own copy of the code)."""
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        AutoConfig.register("mdlm_toy", MdlmToyConfig)
+        AutoModel.register(MdlmToyConfig, MdlmToyModel)
+    except ValueError:  # already registered
+        pass
+
+
+_register_auto_classes()

@@ -1,0 +1,157 @@
+"""The toy masked diffusion LM: a bidirectional pre-norm transformer in LLaDA's shape.
+
+Self-contained (imports torch, transformers and the configuration beside it) so that a copy inside a checkpoint
+folder loads through `AutoModel.from_pretrained(folder, trust_remote_code=True)`.
+
+Interface as LLaDA's: `model(input_ids, attention_mask=None).logits` is [batch, length, vocab]. Attention is
+bidirectional (no causal mask). `attention_mask` (1 = token, 0 = padding) removes padded keys from every softmax
+and sets rotary positions to `cumsum(attention_mask) - 1`, so a left-padded row gives the logits of the same row
+alone (up to float rounding). Works in any float dtype (tests run it in float64).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_mdlm_toy import MdlmToyConfig
+
+
+@dataclass
+class MdlmToyOutput(ModelOutput):
+    """`logits`: [batch, length, vocab]."""
+
+    logits: Optional[torch.Tensor] = None
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """At least float32 for norms and rotary tables, float64 stays float64."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+class RMSNorm(nn.Module):
+    """y = x / sqrt(mean(x^2) + eps) * weight (Zhang & Sennrich 2019), computed in >= float32."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.to(_compute_dtype(x.dtype))
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (h * self.weight.to(h.dtype)).to(x.dtype)
+
+
+def rotary_cos_sin(position_ids: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype):
+    """cos/sin tables [batch, 1, length, head_dim] for rotary embeddings (Su et al. 2021), half-split layout."""
+    cdt = _compute_dtype(dtype)
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=position_ids.device, dtype=cdt) / head_dim))
+    angles = position_ids.to(cdt)[..., None] * inv_freq  # [B, L, D/2]
+    angles = torch.cat([angles, angles], dim=-1)[:, None]
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, config: MdlmToyConfig):
+        super().__init__()
+        self.n_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=False)
+        self.out = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+
+    def forward(self, x, cos, sin, key_mask):
+        b, l, _ = x.shape
+        q, k, v = self.qkv(x).view(b, l, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # bidirectional: no causal mask
+        return self.out(y.transpose(1, 2).reshape(b, l, -1))
+
+
+class SwiGLU(nn.Module):
+    """down(silu(gate(x)) * up(x)) (Shazeer 2020)."""
+
+    def __init__(self, config: MdlmToyConfig):
+        super().__init__()
+        self.gate_up = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=False)
+        self.down = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+
+    def forward(self, x):
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, config: MdlmToyConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.attn = Attention(config)
+        self.mlp_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = SwiGLU(config)
+
+    def forward(self, x, cos, sin, key_mask):
+        x = x + self.attn(self.attn_norm(x), cos, sin, key_mask)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class MdlmToyModel(PreTrainedModel):
+    """Mask predictor: token ids (with `mask_token_id` at masked positions) -> logits for every position."""
+
+    config_class = MdlmToyConfig
+    base_model_prefix = "mdlm_toy"
+    _no_split_modules = ["Block"]
+
+    def __init__(self, config: MdlmToyConfig):
+        super().__init__(config)
+        self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.blocks = nn.ModuleList([Block(config) for _ in range(config.num_hidden_layers)])
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def _init_weights(self, module):
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, RMSNorm):
+            nn.init.ones_(module.weight)
+
+    def get_input_embeddings(self):
+        return self.embed
+
+    def set_input_embeddings(self, value):
+        self.embed = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: Optional[torch.Tensor] = None,
+        return_dict: Optional[bool] = None,
+        **kwargs,
+    ) -> MdlmToyOutput:
+        b, l = input_ids.shape
+        x = self.embed(input_ids)
+        if attention_mask is None:
+            position_ids = torch.arange(l, device=input_ids.device).expand(b, l)
+            key_mask = None
+        else:
+            am = attention_mask.to(torch.long)
+            position_ids = (am.cumsum(-1) - 1).clamp(min=0)
+            key_mask = am.bool()[:, None, None, :]  # [B, 1, 1, L]: padded keys never attended
+        cos, sin = rotary_cos_sin(position_ids, self.config.hidden_size // self.config.num_attention_heads,
+                                  self.config.rope_theta, x.dtype)
+        for block in self.blocks:
+            x = block(x, cos, sin, key_mask)
+        logits = self.lm_head(self.norm(x))
+        return MdlmToyOutput(logits=logits)
