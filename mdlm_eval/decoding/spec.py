@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Union
@@ -56,8 +57,10 @@ class DecoderSpec:
             else:
                 try:
                     value = cast(value)
-                except (TypeError, ValueError):
-                    raise UsageError(f"{field} must be a number, got {value!r}") from None
+                    if not math.isfinite(value):
+                        raise ValueError
+                except (TypeError, ValueError, OverflowError):
+                    raise UsageError(f"{field} must be a finite number, got {value!r}") from None
             object.__setattr__(self, field, value)
         if self.block_length is not None and self.block_length < 1:
             raise UsageError(f"block_length must be >= 1, got {self.block_length}")
@@ -74,7 +77,7 @@ class DecoderSpec:
         if self.steps not in STEP_WORDS:
             try:
                 object.__setattr__(self, "steps", int(self.steps))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise UsageError(f"steps '{self.steps}' must be an integer or one of {', '.join(STEP_WORDS)}") from None
         if self.temperature < 0:
             raise UsageError(f"temperature must be >= 0, got {self.temperature}")
