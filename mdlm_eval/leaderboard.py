@@ -30,10 +30,12 @@ from mdlm_eval.errors import UsageError
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
 PLOTS_DIR = "leaderboard_plots"
 KEY = ["model", "adapter", "decoder", "steps", "gen_length", "block_length"]
-COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample"]
-COST_LOWER_IS_BETTER = {"nfe_per_sample": True, "tokens_per_forward": False, "seconds_per_sample": True}
+COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample", "early_eos_share"]
+COST_LOWER_IS_BETTER = {"nfe_per_sample": True, "tokens_per_forward": False, "seconds_per_sample": True,
+                        "early_eos_share": True}
 HEADERS = {"gen_length": "L", "block_length": "block", "nfe_per_sample": "NFE/sample",
-           "tokens_per_forward": "tokens/forward", "seconds_per_sample": "s/sample"}
+           "tokens_per_forward": "tokens/forward", "seconds_per_sample": "s/sample",
+           "early_eos_share": "early EOS"}
 REFERENCE_COLUMNS = ["model", "adapter", "decoder", "steps", "gen_length", "block_length", "task", "metric",
                      "value", "source", "note"]
 
@@ -137,7 +139,8 @@ def settings_from_manifest(m: dict) -> dict[str, Any]:
         "model": short_name(m.get("model")), "adapter": short_name(m.get("peft")), "decoder": decoder,
         "steps": m.get("steps"), "gen_length": m.get("gen_length"), "block_length": block,
         "nfe_per_sample": m.get("nfe_per_sample"), "tokens_per_forward": m.get("tokens_per_forward"),
-        "seconds_per_sample": m.get("seconds_per_sample"), "samples": m.get("samples"), "cost_from": "manifest",
+        "seconds_per_sample": m.get("seconds_per_sample"), "early_eos_share": m.get("early_eos_share"),
+        "samples": m.get("samples"), "cost_from": "manifest",
     }
 
 
@@ -150,7 +153,8 @@ def settings_from_model_args(data: dict, path: Path, warn: Warn) -> dict[str, An
     row: dict[str, Any] = {
         "model": short_name(args.get("pretrained") or config.get("model")), "adapter": short_name(args.get("peft")),
         "decoder": decoder, "steps": args.get("steps"), "gen_length": length, "block_length": None,
-        "nfe_per_sample": None, "tokens_per_forward": None, "seconds_per_sample": None, "cost_from": "model_args",
+        "nfe_per_sample": None, "tokens_per_forward": None, "seconds_per_sample": None, "early_eos_share": None,
+        "cost_from": "model_args",
     }
     n = sum(v.get("effective", 0) for v in data.get("n-samples", {}).values() if isinstance(v, dict))
     row["samples"] = n or None

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import lm_eval.models  # noqa: F401  (built-in models first: a registry holding only `mdlm` would hide them)
 import torch
@@ -35,9 +35,10 @@ DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scal
 DEFAULT_GEN_LENGTH = 256
 
 
-def sample_seed(seed: int, task: str | None, doc_id: int | None) -> int:
-    """The noise seed of one sample: a hash of (seed, task, document), independent of batch and process."""
-    digest = hashlib.sha256(f"{seed}/{task}/{doc_id}".encode()).hexdigest()
+def sample_seed(seed: int, *parts: object) -> int:
+    """The noise seed of one sample: a hash of the seed and what identifies the sample (task and document, or
+    context and continuation), independent of batch, order and process."""
+    digest = hashlib.sha256("/".join(map(str, (seed, *parts))).encode()).hexdigest()
     return int(digest[:15], 16)
 
 
@@ -60,7 +61,6 @@ def init_distributed(device: str | None) -> tuple[int, int, str | None]:
 class Request:
     """One generation request after prompt formatting and settings resolution."""
 
-    index: int
     prompt: str
     spec: DecoderSpec
     gen_length: int
@@ -70,7 +70,6 @@ class Request:
     key: str
     task: str | None
     doc_id: int | None
-    record: dict = field(default_factory=dict)
 
 
 @register_model("mdlm")
@@ -107,7 +106,11 @@ class MDLMLM(LM):
         self.store = SampleStore(store, self._rank) if store else None
         self.templated = False  # set when lm-eval renders prompts through our chat template
         self.total_nfe = 0
-        self.reused = 0
+
+    def get_model_info(self) -> dict:
+        """Added by lm-eval to the results file's `config`: the resolved decoder and the model's token ids."""
+        return {"decoder_spec": self.spec.to_dict(), "gen_length": self.gen_length, "mask_id": self.lm.ids.mask_id,
+                "eos_id": self.lm.ids.eos_id, "family": self.lm.family.name, "dtype": str(self.lm.dtype)}
 
     # ---- chat templates (lm-eval calls these when run with --apply_chat_template) ----
     @property
@@ -132,7 +135,7 @@ class MDLMLM(LM):
                                                   add_generation_prompt=True)
 
     # ---- generation ----
-    def resolve(self, index: int, instance) -> Request:
+    def resolve(self, instance) -> Request:
         context, gen_kwargs = instance.args
         gen_kwargs = dict(gen_kwargs or {})
         until = gen_kwargs.pop("until", None) or []
@@ -146,17 +149,16 @@ class MDLMLM(LM):
         key = sample_key(model=self.lm.name, peft=self.lm.peft, dtype=str(self.lm.dtype), decoder=spec.to_dict(),
                          gen_length=gen_length, seed=self.seed, task=task, doc_id=doc_id, prompt=prompt,
                          until=until, skip_special_tokens=skip_special, trace=self.trace)
-        return Request(index, prompt, spec, gen_length, until, skip_special,
+        return Request(prompt, spec, gen_length, until, skip_special,
                        sample_seed(self.seed, task, doc_id), key, task, doc_id)
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        items = [self.resolve(i, r) for i, r in enumerate(requests)]
+        items = [self.resolve(r) for r in requests]
         done: dict[str, dict] = {}
         if self.store is not None:
             done = {it.key: rec for it in items if (rec := self.store.get(it.key)) is not None}
         pending = list({it.key: it for it in items if it.key not in done}.values())
         reused = sum(it.key in done for it in items)
-        self.reused += reused
         if self._rank == 0:
             print(f"reused {reused} of {len(items)} finished samples", file=sys.stderr)
         bar = tqdm(total=len(pending), unit="sample", desc="decoding", disable=disable_tqdm or self._rank != 0)
@@ -203,6 +205,8 @@ class MDLMLM(LM):
         self.total_nfe += out.nfe
         generated = out.sequences[:, ids.shape[1]:].cpu()
         stop_ids = torch.tensor(self.lm.ids.stop_ids())
+        if self.trace:  # EOS-trap statistic: share of EOS/EOT among tokens unmasked in the first quarter of steps
+            early_eos = out.trace.early_eos_share(generated, stop_ids.tolist()).tolist()
         records = []
         for row, it in enumerate(chunk):
             record = {"key": it.key, "task": it.task, "doc_id": it.doc_id,
@@ -211,6 +215,7 @@ class MDLMLM(LM):
             if self.trace:
                 record["trace_step"] = out.trace.step[row].tolist()
                 record["trace_eos"] = torch.isin(generated[row], stop_ids).int().tolist()
+                record["early_eos_share"] = early_eos[row]
             records.append(record)
         return records
 
@@ -236,7 +241,7 @@ class MDLMLM(LM):
         for req in tqdm(requests, desc="loglikelihood", disable=disable_tqdm or self._rank != 0):
             context, continuation = req.args
             ctx, cont = self.encode_pair(context, continuation)
-            gen = torch.Generator().manual_seed(sample_seed(self.seed, context, hash(continuation) % 10**9))
+            gen = torch.Generator().manual_seed(sample_seed(self.seed, context, continuation))
             results.append((self.mc_loglikelihood(ctx, cont, gen), False))
         return results
 

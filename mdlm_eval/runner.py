@@ -198,6 +198,7 @@ def run_evaluation(config: RunConfig) -> dict:
         "seconds_per_sample": wall / n if n else 0.0,
         "decode_seconds_per_sample": sum(r["seconds"] for r in per_sample) / n if n else 0.0,
         "tokens_per_second": n * gen_length / wall if wall else 0.0,
+        "early_eos_share": mean([r["early_eos_share"] for r in per_sample if "early_eos_share" in r]),
         "scores": scores(results),
         "results_file": str(latest(folder, "results_*.json").relative_to(folder)),
         "versions": versions(),
@@ -207,6 +208,10 @@ def run_evaluation(config: RunConfig) -> dict:
     }
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def publish(staging: Path, folder: Path) -> None:

@@ -52,8 +52,8 @@ def test_whole_canvas_or_text_up_to_eos(lm):
 
 
 def test_decoder_settings_per_task_and_model_args(lm):
-    assert lm.resolve(0, requests({"steps": 8, "max_gen_toks": 64})[0]).spec.steps == 8
-    assert lm.resolve(0, requests({"max_gen_toks": 64})[0]).gen_length == 64
+    assert lm.resolve(requests({"steps": 8, "max_gen_toks": 64})[0]).spec.steps == 8
+    assert lm.resolve(requests({"max_gen_toks": 64})[0]).gen_length == 64
     with pytest.raises(UsageError, match="unknown model argument stepz"):
         MDLMLM(pretrained="toy", stepz=3)
     with pytest.raises(UsageError, match="ascending step sizes take exactly"):

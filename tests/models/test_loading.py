@@ -1,5 +1,6 @@
 """Loading checkpoints the way LLaDA loads, family profiles, and LoRA adapters."""
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -123,3 +124,11 @@ def test_adapter_that_does_not_fit(tmp_path):
     get_peft_model(other, LoraConfig(r=2, target_modules=["proj"])).save_pretrained(tmp_path / "alien")
     with pytest.raises(UsageError, match="does not fit base model toy"):
         load_model("toy", peft=str(tmp_path / "alien"))
+
+
+def test_shipped_checkpoint_carries_the_package_code():
+    from mdlm_eval.models import toy
+
+    folder = Path(resolve_pretrained("toy")[0])
+    for name in ("modeling_mdlm_toy.py", "configuration_mdlm_toy.py"):
+        assert (folder / name).read_text() == (Path(toy.__file__).parent / name).read_text()
