@@ -135,10 +135,10 @@ def decode(
             cond_logits = model(x, attention_mask=attention_mask).logits
         candidates = x == mask_id
         candidates[:, prompt_len + step.end :] = False
-        rows, cols = candidates.nonzero(as_tuple=True)
-        logits = cond_logits[rows, cols]  # [N, V], a copy
+        rows, cols = candidates.nonzero(as_tuple=True)  # row-major, the order of boolean indexing
+        logits = cond_logits[candidates]  # [N, V], a copy (boolean indexing: far faster than by (rows, cols))
         if spec.cfg_scale > 0:
-            un = uncond_logits[rows, cols]
+            un = uncond_logits[candidates]
             logits = un + (spec.cfg_scale + 1) * (logits - un)
 
         # (2) choose, (3) rank, (4) EOS policy
