@@ -1,6 +1,5 @@
 """Loading checkpoints the way LLaDA loads, family profiles, and LoRA adapters."""
 import shutil
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -125,10 +124,3 @@ def test_adapter_that_does_not_fit(tmp_path):
     with pytest.raises(UsageError, match="does not fit base model toy"):
         load_model("toy", peft=str(tmp_path / "alien"))
 
-
-def test_shipped_checkpoint_carries_the_package_code():
-    from mdlm_eval.models import toy
-
-    folder = Path(resolve_pretrained("toy")[0])
-    for name in ("modeling_mdlm_toy.py", "configuration_mdlm_toy.py"):
-        assert (folder / name).read_text() == (Path(toy.__file__).parent / name).read_text()
