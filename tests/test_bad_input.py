@@ -13,13 +13,7 @@ from mdlm_eval import cli
 from mdlm_eval.decoding import load_spec
 from mdlm_eval.errors import UsageError
 from mdlm_eval.store import SampleStore
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["mdlm-eval", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    return exit_info.value.code, capsys.readouterr()
+from tests.cli_helpers import run_cli
 
 
 @pytest.fixture()
@@ -74,11 +68,11 @@ def test_catalogue(monkeypatch, capsys, tmp_path, out):
     for args, message in catalogue(tmp_path, out):
         if "cuda:3" in args and torch.cuda.is_available():
             continue
-        code, captured = run_cli(monkeypatch, capsys, *args)
-        err = captured.err.strip().splitlines()
+        code, _, stderr = run_cli(monkeypatch, capsys, *args)
+        err = stderr.strip().splitlines()
         assert code not in (0, None), args
-        assert any(message in line for line in err), (args, captured.err)
-        assert "Traceback" not in captured.err, args
+        assert any(message in line for line in err), (args, stderr)
+        assert "Traceback" not in stderr, args
         assert not out.exists() or not any(out.rglob("manifest.json")), args
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
 

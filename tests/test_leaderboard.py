@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from mdlm_eval import cli
 from mdlm_eval.leaderboard import REFERENCE_COLUMNS, REFERENCE_DIR, build_leaderboard, build_tables, load_reference
+from tests.cli_helpers import run_cli
 
 
 def write_run(root: Path, *, model: str = "toy", decoder: str = "semi_ar", steps: str = "half", gen_length: int = 32,
@@ -168,14 +167,6 @@ def test_shipped_reference_files_are_complete_and_cited() -> None:
     assert len(d1) == 24 and set(d1["gen_length"]) == {"128", "256", "512"}
     row = d1[(d1["adapter"] == "") & (d1["task"] == "mdlm_math500") & (d1["gen_length"] == "512")]
     assert row["value"].tolist() == [36.2] and row["steps"].tolist() == ["256"]
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mdlm-eval", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 def test_cli_warns_about_bad_files_and_goes_on(results: Path, tmp_path: Path, monkeypatch, capsys) -> None:

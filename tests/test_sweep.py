@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from mdlm_eval import cli, sweep
+from mdlm_eval import sweep
 from mdlm_eval.errors import UsageError
 from mdlm_eval.runner import run_dir
+from tests.cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = """
@@ -92,7 +92,7 @@ def test_unreadable_grid_files(tmp_path: Path, text: str, message: str) -> None:
 
 
 @pytest.mark.parametrize("name, count, nfe", [
-    ("toy.yaml", 8, {5, 16}), ("d1_table.yaml", 3, {64, 128, 256}), ("eoser_ass.yaml", 10, {7, 8, 64, 128})])
+    ("toy.yaml", 20, {5, 16, 32}), ("d1_table.yaml", 3, {64, 128, 256}), ("eoser_ass.yaml", 10, {7, 8, 64, 128})])
 def test_shipped_grids_are_valid(tmp_path: Path, name: str, count: int, nfe: set[int]) -> None:
     cells = sweep.plan_cells(sweep.load_grid(REPO / "sweeps" / name), str(tmp_path))
     assert len(cells) == count and {c.nfe_per_sample for c in cells} == nfe
@@ -147,14 +147,6 @@ def test_a_run_that_leaves_no_manifest_counts_as_failed(tmp_path: Path, monkeypa
     fake_runs(monkeypatch, write_manifest=False)
     result = sweep.run_sweep(cells)
     assert len(result.failed) == 1 and "without a complete manifest" in result.failed[0][1]
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mdlm-eval", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 def test_cli_dry_run_lists_cells_and_nfe_without_running(tmp_path: Path, monkeypatch, capsys) -> None:

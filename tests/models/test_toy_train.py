@@ -74,7 +74,6 @@ def test_sft_loss_ignores_the_prompt_and_weights_by_one_over_t():
     gen = torch.Generator().manual_seed(0)
     t = torch.rand(1, generator=torch.Generator().manual_seed(0))
     p = (1 - 1e-3) * t + 1e-3
-    u = torch.rand((1, 6), generator=torch.Generator().manual_seed(0).manual_seed(0))  # same stream as sft_loss
     g2 = torch.Generator().manual_seed(0)
     torch.rand(1, generator=g2)
     masked = (torch.rand((1, 6), generator=g2) < p) & ~prompt
