@@ -88,3 +88,28 @@ def test_killed_run_resumes_and_matches(single, tmp_path):
     reused = int(again.stderr.split("reused ")[1].split(" of")[0])
     assert reused >= 4 and f"reused {reused} of 12 finished samples" in again.stderr
     assert generations(store.parent.parent) == generations(single[0])
+
+
+def test_killed_rank_of_two_processes_resumes(single, tmp_path):
+    import psutil
+
+    args = [str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "mdlm_eval"] + RUN[1:-1] + ["1", "--output-path",
+                                                                                              str(tmp_path), "--trace"]
+    store = tmp_path / "toy" / "semi_ar_steps-half_L32" / "store"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    rank1 = store / "rank1.jsonl"
+    while time.time() < deadline and (not rank1.exists() or len(rank1.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    victims = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.environ().get("RANK") == "1"]
+    assert victims
+    for victim in victims:
+        victim.kill()
+    proc.wait(timeout=120)
+    assert proc.returncode != 0
+    finished = sum(len(f.read_text().splitlines()) for f in store.glob("rank*.jsonl"))
+    assert 2 <= finished < 12
+
+    again = sh(args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert generations(store.parent) == generations(single[0])
