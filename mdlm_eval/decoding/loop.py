@@ -125,6 +125,7 @@ def decode(
     unmasked_at = torch.full((batch, gen_length), -1, dtype=torch.long, device=device) if trace else None
     unmasked_score = torch.full((batch, gen_length), torch.nan, device=device) if trace else None
 
+    nfe = 0
     for step in plan:
         # (1) forward; CFG: one batched call on [x; x with the prompt masked], blended at the candidates
         if spec.cfg_scale > 0:
@@ -133,6 +134,7 @@ def decode(
             cond_logits, uncond_logits = model(torch.cat([x, uncond]), attention_mask=both_mask).logits.chunk(2)
         else:
             cond_logits = model(x, attention_mask=attention_mask).logits
+        nfe += 1
         candidates = x == mask_id
         candidates[:, prompt_len + step.end :] = False
         rows, cols = candidates.nonzero(as_tuple=True)  # row-major, the order of boolean indexing
@@ -159,4 +161,4 @@ def decode(
             unmasked_score.scatter_(1, chosen - prompt_len, ranked.gather(1, chosen).to(unmasked_score.dtype))
 
     run_trace = Trace(unmasked_at, unmasked_score, len(plan)) if trace else None
-    return DecodeOutput(sequences=x, nfe=len(plan), trace=run_trace)
+    return DecodeOutput(sequences=x, nfe=nfe, trace=run_trace)
