@@ -150,18 +150,8 @@ def run_evaluation(config: RunConfig) -> dict:
     check_model(config)
     task_manager = TaskManager(include_path=str(TASKS_DIR))
     check_tasks(task_manager, tasks)
-    folder = run_dir(config)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(f"cannot write results to {folder}: {e.strerror} (choose another --output-path)") from None
-    (folder / "manifest.json").unlink(missing_ok=True)  # a complete run has a manifest; this one is not yet
-
+    folder = prepare_folder(run_dir(config))
     staging = folder / ".partial"  # lm-eval writes its files here; each is then renamed into place whole
-    shutil.rmtree(staging, ignore_errors=True)
     tracker = EvaluationTracker(output_path=str(staging))
     start = time.perf_counter()
     results = lm_eval.simple_evaluate(
@@ -180,23 +170,45 @@ def run_evaluation(config: RunConfig) -> dict:
         tracker.save_results_samples(task_name=task, samples=samples[task])
     publish(staging, folder)
 
+    manifest = build_manifest(config, spec, len(plan), gen_length, tasks, per_sample, wall, results, folder)
+    write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    return manifest
+
+
+def prepare_folder(folder: Path) -> Path:
+    """Create the run folder (checking it can be written) and mark the run unfinished: no manifest, no staging."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"cannot write results to {folder}: {e.strerror} (choose another --output-path)") from None
+    (folder / "manifest.json").unlink(missing_ok=True)
+    shutil.rmtree(folder / ".partial", ignore_errors=True)
+    return folder
+
+
+def build_manifest(config: RunConfig, spec, steps: int, gen_length: int, tasks: list[str], per_sample: list[dict],
+                   wall: float, results: dict, folder: Path) -> dict:
+    """Every setting, the measured cost (from the per-sample records) and the scores of a finished run."""
     n = len(per_sample)
     nfe_total = sum(r["nfe"] for r in per_sample)
-    manifest = {
+    return {
         "status": "complete",
         **{k: v for k, v in asdict(config).items() if k not in ("steps", "gen_length")},
         "decoder_spec": spec.to_dict(),
-        "steps": len(plan),
+        "steps": steps,
         "steps_arg": spec.steps,
         "gen_length": gen_length,
         "tasks": tasks,
         "samples": n,
         "nfe_total": nfe_total,
         "nfe_per_sample": nfe_total / n if n else 0.0,
-        "tokens_per_forward": gen_length / len(plan),
+        "tokens_per_forward": n * gen_length / nfe_total if nfe_total else 0.0,
         "wall_seconds": wall,
         "seconds_per_sample": wall / n if n else 0.0,
-        "decode_seconds_per_sample": sum(r["seconds"] for r in per_sample) / n if n else 0.0,
+        "decode_seconds_per_sample": mean([r["seconds"] for r in per_sample]),
         "tokens_per_second": n * gen_length / wall if wall else 0.0,
         "early_eos_share": mean([r["early_eos_share"] for r in per_sample if "early_eos_share" in r]),
         "scores": scores(results),
@@ -206,8 +218,6 @@ def run_evaluation(config: RunConfig) -> dict:
         "device": device_name(),
         "python": platform.python_version(),
     }
-    write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
-    return manifest
 
 
 def mean(values: list[float]) -> float | None:
