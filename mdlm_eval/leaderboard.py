@@ -13,7 +13,6 @@ import base64
 import html
 import io
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mdlm_eval.decoding import DecoderSpec, load_spec, make_plan
 from mdlm_eval.errors import UsageError
+from mdlm_eval.store import write_atomic
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
 PLOTS_DIR = "leaderboard_plots"
@@ -524,13 +524,6 @@ def csv_table(board: Leaderboard) -> pd.DataFrame:
     return table
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file + rename: a reader never sees a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def build_leaderboard(results_dir: str | Path, out_dir: str | Path, reference_dir: str | Path | None = REFERENCE_DIR,
                       warn: Warn = lambda message: None) -> list[Path]:
     """Read every results file under `results_dir`, write leaderboard.{md,csv,html} and PNG plots to `out_dir`.
@@ -554,6 +547,6 @@ def build_leaderboard(results_dir: str | Path, out_dir: str | Path, reference_di
         "leaderboard.html": render_html(board, plots),
     }
     for name, text in outputs.items():
-        write_atomic(out_dir / name, text.encode("utf-8"))
+        write_atomic(out_dir / name, text)
         written.append(out_dir / name)
     return written
