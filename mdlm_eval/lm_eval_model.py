@@ -249,8 +249,9 @@ class MDLMLM(LM):
         spaces = len(context) - len(context.rstrip())
         if spaces:  # move trailing spaces of the context onto the continuation (lm-eval convention)
             context, continuation = context[:-spaces], context[-spaces:] + continuation
-        whole = self.tokenizer(self.format_prompt(context) + continuation, add_special_tokens=False)["input_ids"]
-        ctx = self.tokenizer(self.format_prompt(context), add_special_tokens=False)["input_ids"]
+        prompt = self.format_prompt(context)
+        whole = self.tokenizer(prompt + continuation, add_special_tokens=False)["input_ids"]
+        ctx = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return ctx, whole[len(ctx):]
 
     @torch.no_grad()
