@@ -34,7 +34,7 @@ from transformers import AutoModel, AutoTokenizer
 folder = sys.argv[1]
 model = AutoModel.from_pretrained(folder, trust_remote_code=True, dtype=torch.float64).eval()
 tok = AutoTokenizer.from_pretrained(folder)
-msgs = [[{"role": "user", "content": "Sudoku 4x4: 1002003001000300"}], [{"role": "user", "content": "Countdown: 030 100 093 -> 023"}]]
+msgs = [[{"role": "user", "content": "Sudoku 4x4: 1002003001000300"}], [{"role": "user", "content": "Countdown:  30 100  93 ->  23"}]]
 texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
 enc = tok(texts, add_special_tokens=False, padding=True, return_tensors="pt")
 out = model(enc["input_ids"], attention_mask=enc["attention_mask"])

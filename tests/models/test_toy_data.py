@@ -3,12 +3,13 @@ import csv
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mdlm_eval.models.toy import data
+from mdlm_eval.models.toy import data, prompts
 from mdlm_eval.models.toy.heldout import HELDOUT
 
 DATA_DIR = Path(os.environ.get("MDLM_EVAL_DATA_DIR", ""))
@@ -48,6 +49,23 @@ def test_generated_countdown_is_solved_by_its_expression():
     assert not data.is_valid_countdown([1, 2, 3], 6, "1+2+2")
     assert not data.is_valid_countdown([1, 2, 3], 7, "1+2+3")
     assert data.is_valid_countdown([2, 3, 6], 1, "6/(2*3)")
+
+
+def test_countdown_answers_write_each_number_as_the_prompt_does():
+    """+/- answers are the prompt's three-character fields in prompt order, each behind its sign."""
+    assert data.countdown_solutions([30, 100, 93])[23] == "+ 30-100+ 93"
+    rng = random.Random(2)
+    plus_minus = 0
+    for _ in range(300):
+        numbers, target, expr = data.generate_countdown(rng)
+        fields = [f"{n:>3}" for n in numbers]
+        assert prompts.countdown_prompt(numbers, target) == "Countdown: " + " ".join(fields) + f" -> {target:>3}"
+        if re.fullmatch(r"([+-][ \d]{3}){3}", expr):
+            assert [expr[1:4], expr[5:8], expr[9:12]] == fields
+            plus_minus += 1
+        else:
+            assert "*" in expr or "/" in expr
+    assert plus_minus >= 200  # 231 of these 300 need only + and -
 
 
 @pytest.mark.skipif(not HAVE_DATA, reason="d1 test files not found under MDLM_EVAL_DATA_DIR")

@@ -26,10 +26,10 @@ def test_sudoku_cell_accuracy(lm):
     docs = list(load_sudoku())[:N]
     texts = generate(lm, [sudoku_prompt(d["puzzle"]) for d in docs])
     accuracy = sudoku.cell_accuracy([sudoku.acc(d, t) for d, t in zip(docs, texts)])
-    assert accuracy >= 0.95  # 0.977 on these 64, 0.922 on all 256 puzzles; the target is 0.90
+    assert accuracy >= 0.95  # 0.973 on these 64, 0.929 on all 256 puzzles; the target is 0.90
 
 
 def test_countdown_accuracy(lm):
     docs = list(load_countdown())[:N]
     texts = generate(lm, [countdown_prompt(d["numbers"], d["target"]) for d in docs])
-    assert sum(countdown.acc(d, t) for d, t in zip(docs, texts)) >= 3  # 4 of these 64; 0.051 on all 256 (target 0.15)
+    assert sum(countdown.acc(d, t) for d, t in zip(docs, texts)) >= 10  # 14 of these 64; 0.227 on all 256 (target 0.15)

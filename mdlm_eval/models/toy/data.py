@@ -104,37 +104,35 @@ _OPS = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * 
 def countdown_solutions(numbers: list[int]) -> dict[int, str]:
     """Integer value in 1..100 -> one canonical expression using each number once.
 
-    Preference order (the first found is kept): sums and differences written as the added numbers in prompt order
-    followed by the subtracted ones ("30+93-100"); then two-operation forms with * and / in a fixed order.
-    Division is exact (Fractions), so every kept expression evaluates to its value exactly.
+    Every number is written right-aligned in three characters, as in the prompt (`prompts.countdown_prompt`), so
+    the answer copies each digit from a fixed place. Preference order (the first found is kept): sums and differences, every
+    number in prompt order behind its sign ("+ 30-100+ 93" for 30 100 93 -> 23); then two-operation forms with
+    * and / in a fixed order. Division is exact (Fractions), so every kept expression evaluates to its value exactly.
     """
     out: dict[int, str] = {}
     n = [int(x) for x in numbers]
-    # 1) +/- only: choose the subtracted subset (the first number of the written expression is added)
-    for signs in itertools.product([1, -1], repeat=len(n)):
-        if all(s < 0 for s in signs):
-            continue
-        value = sum(s * x for s, x in zip(signs, n))
-        pos = [str(x) for s, x in zip(signs, n) if s > 0]
-        neg = [str(x) for s, x in zip(signs, n) if s < 0]
-        expr = "+".join(pos) + "".join("-" + x for x in neg)
+    w = [f"{x:>3}" for x in n]
+    # 1) +/- only: a sign in front of every number, prompt order
+    for signs in itertools.product("+-", repeat=len(n)):
+        value = sum(x if s == "+" else -x for s, x in zip(signs, n))
         if 1 <= value <= 100 and value not in out:
-            out[value] = expr
+            out[value] = "".join(s + x for s, x in zip(signs, w))
     # 2) forms with * or /: (a o1 b) o2 c and a o1 (b o2 c) over orderings
     for a, b, c in itertools.permutations(n):
         for o1, o2 in itertools.product("+-*/", repeat=2):
             if o1 in "+-" and o2 in "+-":
                 continue
+            wa, wb, wc = (f"{x:>3}" for x in (a, b, c))
             for left in (True, False):
                 try:
                     if left:
                         v = _OPS[o2](_OPS[o1](Fraction(a), Fraction(b)), Fraction(c))
                         need = o1 in "+-" and o2 in "*/"
-                        expr = f"({a}{o1}{b}){o2}{c}" if need else f"{a}{o1}{b}{o2}{c}"
+                        expr = f"({wa}{o1}{wb}){o2}{wc}" if need else f"{wa}{o1}{wb}{o2}{wc}"
                     else:
                         v = _OPS[o1](Fraction(a), _OPS[o2](Fraction(b), Fraction(c)))
                         need = not (o1 in "+" or (o1 in "-*" and o2 in "*/") or (o1 == "*" and o2 == "*"))
-                        expr = f"{a}{o1}({b}{o2}{c})" if need else f"{a}{o1}{b}{o2}{c}"
+                        expr = f"{wa}{o1}({wb}{o2}{wc})" if need else f"{wa}{o1}{wb}{o2}{wc}"
                 except TypeError:  # division by zero gave None
                     continue
                 if v is None or v.denominator != 1:

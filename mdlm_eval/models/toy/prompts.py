@@ -1,8 +1,9 @@
 """The user messages and assistant answers the toy is trained on (the toy tasks build their prompts here).
 
 Compact messages (d1's instructions are too long for the toy): "Sudoku 4x4: <16 digits, 0 = empty>" and
-"Countdown: 030 100 093 -> 023" (numbers and target zero-padded to three digits, so every digit sits at a fixed
-place). No assistant prefix: generation starts right after the chat template's generation prompt.
+"Countdown:  30 100  93 ->  23" (numbers and target right-aligned in three characters, so every digit sits at a
+fixed place; the answer writes the numbers the same way). No assistant prefix: generation starts right after the
+chat template's generation prompt.
 Answers: "<answer>" + 16 digits + "</answer>" (d1's sudoku parser) and "\\boxed{EXPR}" (d1's countdown parser), then
 EOS padding to the toy's generation length.
 """
@@ -24,7 +25,7 @@ def sudoku_answer(solution: str) -> str:
 
 def countdown_prompt(numbers: list[int], target: int) -> str:
     """User message for Countdown: reach `target` using each of `numbers` once with + - * / and parentheses."""
-    return "Countdown: " + " ".join(f"{int(n):03d}" for n in numbers) + f" -> {int(target):03d}"
+    return "Countdown: " + " ".join(f"{int(n):>3}" for n in numbers) + f" -> {int(target):>3}"
 
 
 def countdown_answer(expression: str) -> str:

@@ -41,7 +41,7 @@ REQUIRED_FILES = ("config.json", "generation_config.json", "model.safetensors", 
 class TrainConfig:
     """Everything that defines a training run (saved as training_args.json beside the checkpoint)."""
 
-    steps: int = 3200
+    steps: int = 3600
     seed: int = 0
     batch_size: int = 64
     lr: float = 2e-3
