@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .heldout import HELDOUT
+from .prompts import countdown_field
 
 # ---------------------------------------------------------------- fingerprints
 
@@ -104,25 +105,25 @@ _OPS = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * 
 def countdown_solutions(numbers: list[int]) -> dict[int, str]:
     """Integer value in 1..100 -> one canonical expression using each number once.
 
-    Every number is written right-aligned in three characters, as in the prompt (`prompts.countdown_prompt`), so
-    the answer copies each digit from a fixed place. Preference order (the first found is kept): sums and differences, every
-    number in prompt order behind its sign ("+ 30-100+ 93" for 30 100 93 -> 23); then two-operation forms with
-    * and / in a fixed order. Division is exact (Fractions), so every kept expression evaluates to its value exactly.
+    Every number is written as the prompt writes it (`prompts.countdown_field`), so the answer copies each digit
+    from a fixed place. Preference order (the first found is kept): sums and differences, every number in prompt
+    order behind its sign ("+ 30-100+ 93" for 30 100 93 -> 23); then two-operation forms with * and / in a fixed
+    order. Division is exact (Fractions), so every kept expression evaluates to its value exactly.
     """
     out: dict[int, str] = {}
     n = [int(x) for x in numbers]
-    w = [f"{x:>3}" for x in n]
+    w = {x: countdown_field(x) for x in n}
     # 1) +/- only: a sign in front of every number, prompt order
     for signs in itertools.product("+-", repeat=len(n)):
         value = sum(x if s == "+" else -x for s, x in zip(signs, n))
         if 1 <= value <= 100 and value not in out:
-            out[value] = "".join(s + x for s, x in zip(signs, w))
+            out[value] = "".join(s + w[x] for s, x in zip(signs, n))
     # 2) forms with * or /: (a o1 b) o2 c and a o1 (b o2 c) over orderings
     for a, b, c in itertools.permutations(n):
+        wa, wb, wc = w[a], w[b], w[c]
         for o1, o2 in itertools.product("+-*/", repeat=2):
             if o1 in "+-" and o2 in "+-":
                 continue
-            wa, wb, wc = (f"{x:>3}" for x in (a, b, c))
             for left in (True, False):
                 try:
                     if left:

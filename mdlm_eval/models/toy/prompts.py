@@ -23,9 +23,14 @@ def sudoku_answer(solution: str) -> str:
     return f"<answer>{solution}</answer>"
 
 
+def countdown_field(n: int) -> str:
+    """A Countdown number as the prompt and the answer write it: right-aligned in three characters."""
+    return f"{int(n):>3}"
+
+
 def countdown_prompt(numbers: list[int], target: int) -> str:
     """User message for Countdown: reach `target` using each of `numbers` once with + - * / and parentheses."""
-    return "Countdown: " + " ".join(f"{int(n):>3}" for n in numbers) + f" -> {int(target):>3}"
+    return "Countdown: " + " ".join(map(countdown_field, numbers)) + " -> " + countdown_field(target)
 
 
 def countdown_answer(expression: str) -> str:
