@@ -7,7 +7,7 @@ ifneq ($(wildcard ../shared/data/tasks),)
 export MDLM_EVAL_DATA_DIR ?= $(abspath ../shared/data/tasks)
 endif
 
-.PHONY: install test run bench leaderboard clean
+.PHONY: install test run bench leaderboard leaderboard-png clean
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
@@ -32,6 +32,10 @@ bench: install
 
 leaderboard: install
 	.venv/bin/mdlm-eval leaderboard results/ --out results/
+
+# The page's first screen as a laptop shows it (1366x768), rendered by headless Chromium (Debian: apt-get install chromium).
+leaderboard-png: install
+	.venv/bin/mdlm-eval leaderboard results/ --out results/ --png build/leaderboard.png
 
 clean:
 	rm -rf .venv build *.egg-info

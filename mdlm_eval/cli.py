@@ -201,11 +201,16 @@ def leaderboard(
     results_dir: str = typer.Argument("results", help="Folder searched for lm-eval results_*.json files."),
     out: str = typer.Option(None, "--out", help="Folder for leaderboard.{md,csv,html} and plots (default: RESULTS_DIR)."),
     reference: str = typer.Option(None, "--reference", help="Folder of published-number CSVs (default: results/reference of the project)."),
+    png: str = typer.Option(None, "--png", help="Also render the page's first screen (1366x768) to this PNG with headless Chromium."),
 ) -> None:
     """Tables and plots of every run under a folder, beside the published numbers."""
-    from mdlm_eval.leaderboard import REFERENCE_DIR, build_leaderboard
+    from mdlm_eval.leaderboard import REFERENCE_DIR, build_leaderboard, chromium, screenshot
 
+    if png and chromium() is None:
+        raise UsageError("--png needs Chromium (install Debian's `chromium` package)")
     written = build_leaderboard(results_dir, out or results_dir, reference or REFERENCE_DIR,
                                 warn=lambda message: typer.echo(f"mdlm-eval: warning: {message}", err=True))
     typer.echo(f"wrote {len(written)} files: " + ", ".join(str(p) for p in written if p.suffix != ".png")
                + f" and {sum(p.suffix == '.png' for p in written)} plots")
+    if png:
+        typer.echo(f"rendered {screenshot(f'{out or results_dir}/leaderboard.html', png)}")
