@@ -908,7 +908,8 @@ def html_table(table: Table) -> str:
     head = "".join(f"<th title='sort'>{html.escape(h)}</th>" for h in table.header)
 
     def td(c: Cell) -> str:
-        sort = "" if c.sort is None or (isinstance(c.sort, float) and np.isnan(c.sort)) else f" data-v='{c.sort}'"
+        numeric = not (c.sort is None or (isinstance(c.sort, float) and np.isnan(c.sort)))
+        sort = f" data-v='{c.sort}'" if numeric else " class='t'" if c.text else ""
         text = html.escape(c.text)
         return f"<td{sort}>{f'<b>{text}</b>' if c.bold and text else text}</td>"
 
@@ -992,11 +993,11 @@ h1{font-size:20px;margin:4px 0}h2{font-size:16px;margin:14px 0 4px}h3{font-size:
 p.summary{margin:2px 0 6px;color:#333;font-size:13px}p.caption{margin:2px 0 4px;color:#555;font-size:12px}
 .plots{display:flex;flex-wrap:wrap;gap:6px}.plots img{width:100%;height:auto}
 .plots figure{margin:0;flex:1 1 300px;max-width:460px}
-div.scroll{overflow:auto;max-height:60vh;max-width:100%;border:1px solid #ddd;margin-bottom:6px}
+div.scroll{overflow:auto;max-height:60vh;max-width:100%;width:fit-content;border:1px solid #ddd;margin-bottom:6px}
 table{border-collapse:collapse;font-size:12px}
 td,th{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3;position:sticky;top:0;cursor:pointer}
-td:last-child{white-space:normal}
+td.t{text-align:left}td:last-child{white-space:normal}
 dl{font-size:12px;columns:2 420px}dt{font-weight:bold;break-after:avoid}dd{margin:0 0 4px 10px}
 details{margin:8px 0}summary{cursor:pointer;font-weight:bold}
 """
