@@ -49,6 +49,7 @@ HEADERS = {"gen_length": "L", "block_length": "block", "nfe_per_sample": "NFE/sa
            "samples": "samples"}
 REFERENCE_COLUMNS = ["model", "adapter", "decoder", "steps", "gen_length", "block_length", "task", "metric",
                      "value", "source", "note"]
+BUDGET_FIELDS = ("threshold", "factor", "gamma")  # adaptive decoders' knobs: their points join one plot series
 Z95 = 1.959964  # two-sided 95% normal quantile: interval = value +/- Z95 x SE
 
 DEFINITIONS = {
@@ -79,6 +80,12 @@ SPEC_DEFINITIONS = {
     "eos_min_gamma": "EOSER's smallest EOS scale", "eos_max_gamma": "EOSER's largest EOS scale",
     "temperature": "sampling temperature (0 = greedy)", "cfg_scale": "classifier-free guidance scale (0 = off)",
     "cache": "KV cache: none, prefix or dual (Fast-dLLM)",
+    "commit_rule": "how many masked positions a step commits: by the schedule's count, or adaptively",
+    "threshold": "adaptive: commit every position whose confidence is at least this (Fast-dLLM)",
+    "factor": "adaptive: Fast-dLLM's factor rule, the n-th most confident is committed while c_n >= 1 - f/(n+1)",
+    "gamma": "adaptive: EB-sampler's entropy budget per step",
+    "eps": "Dream's time-grid floor", "alg": "Dream's ranking of masked positions",
+    "alg_temp": "Dream's ranking temperature",
 }
 
 Warn = Callable[[str], None]
@@ -466,13 +473,13 @@ def constants(runs: pd.DataFrame) -> str:
 
 
 def family(board: Leaderboard, runs: pd.DataFrame, i: int) -> tuple[str, Any]:
-    """A plot series: the row's distinguishing setting apart from its budget (steps), and its n."""
+    """A plot series: what tells the row apart from the others (model, adapter, decoder, spec fields, L, seed) less
+    its budget (steps and BUDGET_FIELDS), and its n."""
     run = runs.loc[i]
-    name = run["model"] + (f"+{run['adapter']}" if run["adapter"] else "") if varies(runs["model"]) or varies(
-        runs["adapter"]) else ""
-    parts = [name, str(run["decoder"])]
+    parts = [run["model"] if varies(runs["model"]) else "", (run["adapter"] or "base") if varies(runs["adapter"]) else "",
+             str(run["decoder"])]
     for col in shown_columns(board, runs):
-        if col not in ("model", "adapter", "decoder", "steps"):
+        if col not in ("model", "adapter", "decoder", "steps", "limit", *BUDGET_FIELDS) and run[col] not in (None, ""):
             parts.append(f"{HEADERS.get(col, col)}={fmt_value(run[col])}")
     n = board.scores.loc[board.scores["run"] == i, "n"]
     return " ".join(p for p in parts if p), (n.iloc[0] if len(n) else None)
@@ -716,9 +723,11 @@ def definitions(board: Leaderboard) -> list[tuple[str, str]]:
 # ---- plots ----
 
 
-def png(fig: Figure) -> bytes:
+def png(fig: Figure, extra: list | None = None) -> bytes:
+    """The figure as PNG bytes, cropped to its content plus the `extra` artists kept out of its layout."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", bbox_extra_artists=extra,
+                metadata={"Software": None})
     return buffer.getvalue()
 
 
@@ -755,9 +764,9 @@ def score_plot(board: Leaderboard, task: str, metric: str) -> bytes | None:
     many_n = len({n for _, n in series}) > 1
     nfes = sorted({float(v) for v in runs["nfe_per_sample"]})
     dodge = 1.025 if len(series) > 1 else 1.0  # x factor between neighbouring series (log axis: a constant gap)
-    fig = Figure(figsize=(4.6, 3.3), layout="constrained")
+    fig = Figure(figsize=(3.9, 3.3), layout="constrained")
     ax = fig.add_subplot()
-    ends = []
+    ends, knobs = [], set()
     for k, ((name, n), members) in enumerate(sorted(series.items(), key=lambda kv: str(kv[0]))):
         xs = np.array([float(runs.at[i, "nfe_per_sample"]) for i in members])
         order = np.argsort(xs)
@@ -771,28 +780,33 @@ def score_plot(board: Leaderboard, task: str, metric: str) -> bytes | None:
                     linestyle=LINES[(k // 10 + k) % len(LINES)], markersize=5, linewidth=1.3, capsize=2,
                     elinewidth=0.7, alpha=0.9)
         ends.append((xs[-1], ys[-1], name + (f" n={n}" if many_n else ""), color, raw[-1]))
+        for field in BUDGET_FIELDS:  # an adaptive decoder's points: their knob's value
+            if field in runs and varies(runs.loc[members, field]):
+                for x, y, j in zip(xs, ys, order):
+                    if (knob := (field, raw[list(order).index(j)], runs.at[members[j], field])) in knobs:
+                        continue  # already named by a series drawn at the same place
+                    knobs.add(knob)
+                    ax.annotate(f"{fmt_value(runs.at[members[j], field])}", (x, y), xytext=(3, -9),
+                                textcoords="offset points", fontsize=6, color=color)
         for _, c in board.comparison[board.comparison["run"].isin(members) & (board.comparison["task"] == task)
                                      & (board.comparison["metric"] == metric)].iterrows():
             ax.scatter([float(runs.at[c["run"], "nfe_per_sample"])], [c["published"]], marker="*", s=90,
                        facecolors="none", edgecolors=color, linewidths=1.1, zorder=4)
     ax.set_xscale("log", base=2)
-    if len(nfes) <= 8:
-        ax.set_xticks(nfes)
+    if len(nfes) <= 8 and all(b / a >= 1.3 for a, b in zip(nfes, nfes[1:])):
+        ax.set_xticks(nfes)  # the budgets themselves, where their labels have room
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
     ax.xaxis.set_minor_locator(NullLocator())
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo, hi)
-    gap = 0.06 * (hi - lo)
-    xmax = max(x for x, *_ in ends)
-    ends_at: dict[float, list] = {}
-    for end in ends:  # labels of series ending at the same NFE are spread apart together
-        ends_at.setdefault(end[4], []).append(end)
-    for group in ends_at.values():
-        heights = spread([y for _, y, _, _, _ in group], gap, hi - gap / 2)
-        for (x, y, label, color, _), h in zip(group, heights):
-            ax.annotate(label, (x, y), xytext=(xmax * 1.1 if x >= xmax / 1.1 else x * 1.1, h), fontsize=7, color=color, va="center",
-                        arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.6})
-    ax.set_xlim(right=xmax * 3.2)
+    ax.set_xlim(min(nfes) / 1.25, max(nfes) * 1.25)
+    heights = spread([(y - lo) / (hi - lo) for _, y, _, _, _ in ends], 0.065, 1.0)
+    notes = []
+    for (x, y, label, color, _), h in zip(ends, heights):  # named in the right margin, a leader line to its end
+        note = ax.annotate(label, (x, y), xytext=(1.03, h), textcoords="axes fraction", fontsize=7, color=color,
+                           va="center", arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.5})
+        note.set_in_layout(False)  # the axes keep their size; the saved image grows to hold the names
+        notes.append(note)
     ax.set_xlabel("NFE per sample (forward passes, log scale)")
     ax.set_ylabel(f"{metric} (%)")
     ax.set_title(f"{task} {metric}: score against forward passes", fontsize=9)
@@ -800,7 +814,7 @@ def score_plot(board: Leaderboard, task: str, metric: str) -> bytes | None:
         ax.scatter([], [], marker="*", facecolors="none", edgecolors="gray", label="published (same protocol)")
         ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
-    return png(fig)
+    return png(fig, [*notes, *ax.get_children()])
 
 
 def accuracy_nfe_plots(board: Leaderboard) -> dict[str, bytes]:
@@ -991,13 +1005,13 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:12px 18px;font-size:14px;max-width:1800px}
 h1{font-size:20px;margin:4px 0}h2{font-size:16px;margin:14px 0 4px}h3{font-size:14px;margin:10px 0 4px}
 p.summary{margin:2px 0 6px;color:#333;font-size:13px}p.caption{margin:2px 0 4px;color:#555;font-size:12px}
-.plots{display:flex;flex-wrap:wrap;gap:6px}.plots img{width:100%;height:auto}
-.plots figure{margin:0;flex:1 1 300px;max-width:460px}
+.plots{display:flex;flex-wrap:wrap;gap:8px}.plots img{height:210px;width:auto;max-width:100%}
+.plots figure{margin:0;flex:0 0 auto;max-width:100%}
 div.scroll{overflow:auto;max-height:60vh;max-width:100%;width:fit-content;border:1px solid #ddd;margin-bottom:6px}
 table{border-collapse:collapse;font-size:12px}
 td,th{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3;position:sticky;top:0;cursor:pointer}
-td.t{text-align:left}td:last-child{white-space:normal}
+td.t{text-align:left}td.t:last-child{white-space:normal;min-width:18em}
 dl{font-size:12px;columns:2 420px}dt{font-weight:bold;break-after:avoid}dd{margin:0 0 4px 10px}
 details{margin:8px 0}summary{cursor:pointer;font-weight:bold}
 """

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mdlm_eval.leaderboard import (REFERENCE_COLUMNS, REFERENCE_DIR, browser, build_leaderboard, build_tables,
-                                   chromium, load_reference, screenshot, spread, trace_matrix)
+                                   chromium, family, load_reference, screenshot, spread, trace_matrix)
 from tests.cli_helpers import run_cli
 
 SPEC = {"schedule": "uniform", "block_length": 32, "block_num": 1, "remasking": "low_confidence", "eos_policy": "none",
@@ -201,6 +201,10 @@ def test_new_spec_fields_old_manifests_and_measured_fractional_nfe(tmp_path: Pat
     assert rows == [["none", "threshold", "0.9", "32", "40.00"], ["prefix", "threshold", "0.9", "32", "35.00 (-5.00)"]]
     versus = pd.read_csv(tmp_path / "out" / "leaderboard_versus.csv")
     assert versus.set_index("cache").loc["prefix", "t/acc L32 vs base"] == pytest.approx(-5.0)
+    # plot series: an adaptive decoder's thresholds join one line per cache mode; the run without NFE is left out
+    planned = board.runs[board.runs["nfe_per_sample"].notna()]
+    assert sorted(family(board, planned, i)[0] for i in planned.index) == [
+        "semi_ar", "threshold cache=none", "threshold cache=none", "threshold cache=prefix"]
 
 
 def test_checkpoints_against_their_base_in_the_paper_layout(tmp_path: Path) -> None:
@@ -325,6 +329,14 @@ def test_cli_empty_folder_is_a_usage_error(tmp_path: Path, monkeypatch, capsys) 
     assert not (tmp_path / "empty" / "leaderboard.md").exists()
     code, _, err = run_cli(monkeypatch, capsys, "leaderboard", str(tmp_path / "missing"))
     assert code == 2 and "does not exist" in err
+
+
+def test_cli_png_without_chromium_is_a_usage_error(results: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    code, _, err = run_cli(monkeypatch, capsys, "leaderboard", str(results), "--out", str(tmp_path / "out"),
+                           "--png", str(tmp_path / "page.png"))
+    assert code == 2 and err.strip().count("\n") == 0 and "--png needs Chromium" in err
+    assert not (tmp_path / "out").exists()  # checked before any work
 
 
 LAYOUT = """<script>window.addEventListener('load', function () {
