@@ -156,8 +156,17 @@ def spec_of(raw: Any) -> dict[str, Any]:
     """A resolved decoder spec as hashable values; keys an older manifest lacks take DecoderSpec's defaults."""
     if not isinstance(raw, dict):
         return {}
-    defaults = {f.name: f.default for f in dataclasses.fields(DecoderSpec) if f.default is not dataclasses.MISSING}
+    defaults = {k: v for k, v in spec_defaults().items() if k not in SPEC_SKIP}
     return {str(k): hashable(v) for k, v in {**defaults, **raw}.items()}
+
+
+def spec_defaults() -> dict[str, Any]:
+    """DecoderSpec's field defaults (what an older manifest that lacks a field decoded with)."""
+    try:
+        fields = dataclasses.fields(DecoderSpec)
+    except TypeError:  # not a dataclass: no defaults to fill in
+        return {}
+    return {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
 
 
 def hashable(value: Any) -> Any:
@@ -190,7 +199,7 @@ def settings_from_config(data: dict, path: Path, warn: Warn) -> dict[str, Any]:
     length = as_int(args.get("gen_length")) if str(args.get("gen_length", "")).isdigit() else None
     spec_raw = config.get("decoder_spec") if isinstance(config.get("decoder_spec"), dict) else None
     if spec_raw is None and "decoder" in args:
-        names = {f.name for f in dataclasses.fields(DecoderSpec)} - SPEC_SKIP | {"steps"}
+        names = set(spec_defaults()) - SPEC_SKIP | {"steps"}
         try:
             spec_raw = load_spec(args["decoder"]).with_overrides(
                 **{k: v for k, v in args.items() if k in names and v not in ("None", "")}).to_dict()

@@ -94,8 +94,8 @@ def merge_settings(records: list[tuple[dict, list[dict], dict]]) -> tuple[pd.Dat
     for row, scores, _ in sorted(records, key=lambda r: r[0]["date"]):
         for col in TAIL:
             row[col] = as_int(row.get(col))
-        key = (row["model"], row["adapter"], row["decoder"], tuple(sorted(row["spec"].items(), key=lambda kv: kv[0])),
-               *(row[c] for c in TAIL))
+        spec = sorted((k, v) for k, v in row["spec"].items() if k not in SPEC_SKIP)  # a description is no setting
+        key = (row["model"], row["adapter"], row["decoder"], tuple(spec), *(row[c] for c in TAIL))
         old_row, old_scores = merged.get(key, ({}, {}))
         row["trace_files"] = row["trace_files"] or old_row.get("trace_files", ())
         merged[key] = (row, {**old_scores, **{(s["task"], s["metric"]): s for s in scores}})
