@@ -91,7 +91,7 @@ def run(
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated tasks (default: mdlm_toy for the toy, else mdlm_reasoning)."),
     limit: float = typer.Option(None, "--limit", help="Samples per task (an int), or a fraction below 1."),
     batch_size: str = typer.Option("8", "--batch-size", help="Batch size, or auto."),
-    output_path: str = typer.Option("results", "--output-path", help="Folder for run folders."),
+    output_path: str = typer.Option("runs", "--output-path", help="Folder for run folders (runs/ is not tracked by git; the shipped toy grid is in results/)."),
     seed: int = typer.Option(0, "--seed", help="Seed of lm-eval and of per-sample sampling noise."),
     trace: bool = typer.Option(False, "--trace", help="Record when each position was unmasked (decoding-order plots)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
@@ -205,7 +205,7 @@ def rescore(
 def sweep(
     grid: str = typer.Argument(..., help="Grid YAML file (see sweeps/)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and their NFE per sample; run nothing."),
-    output_path: str = typer.Option("results", "--output-path", help="Folder for run folders."),
+    output_path: str = typer.Option("runs", "--output-path", help="Folder for run folders (runs/ is not tracked by git; the shipped toy grid is in results/)."),
 ) -> None:
     """Run every cell of a grid of models x decoders x steps x lengths; complete cells are skipped."""
     from mdlm_eval.sweep import check_tasks, dry_run_table, load_grid, plan_cells, run_sweep
@@ -228,7 +228,7 @@ def sweep(
 
 @app.command()
 def leaderboard(
-    results_dir: str = typer.Argument("results", help="Folder searched for lm-eval results_*.json files."),
+    results_dir: str = typer.Argument("runs", help="Folder searched for lm-eval results_*.json files (the shipped toy grid: results)."),
     out: str = typer.Option(None, "--out", help="Folder for leaderboard.{md,csv,html} and plots (default: RESULTS_DIR)."),
     reference: str = typer.Option(None, "--reference", help="Folder of published-number CSVs (default: results/reference of the project)."),
 ) -> None:

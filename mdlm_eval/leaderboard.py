@@ -27,7 +27,7 @@ from mdlm_eval.decoding import DecoderSpec, load_spec, make_plan
 from mdlm_eval.errors import UsageError
 from mdlm_eval.store import write_atomic
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
+from mdlm_eval.paths import REFERENCE_DIR  # noqa: E402  (the checkout's results/reference/, or a wheel's copy)
 PLOTS_DIR = "leaderboard_plots"
 KEY = ["model", "adapter", "decoder", "steps", "gen_length", "block_length"]
 COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample", "early_eos_share"]
