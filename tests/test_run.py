@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 BIN = Path(sys.executable).parent
 RUN = [str(BIN / "mdlm-eval"), "run", "--decoder", "semi_ar", "--limit", "6", "--batch-size", "2"]
@@ -51,13 +52,18 @@ def test_run_writes_lm_eval_files_and_manifest(single):
     assert "mdlm_toy_sudoku" in proc.stdout and "NFE/sample 16.0" in proc.stdout
 
 
-def test_lm_eval_cli_as_typed(tmp_path):
-    proc = sh([str(BIN / "lm_eval"), "--model", "mdlm", "--model_args", "pretrained=toy,decoder=eoser_ass,steps=log",
-               "--tasks", "mdlm_toy_countdown", "--limit", "3", "--output_path", str(tmp_path), "--log_samples"])
+def test_python_m_lm_eval_as_typed(tmp_path):
+    """`python -m lm_eval` (as `accelerate launch -m` and `torchrun -m` start it) with the README's batch_size."""
+    proc = sh([sys.executable, "-m", "lm_eval", "--model", "mdlm", "--model_args",
+               "pretrained=toy,decoder=eoser_ass,steps=log,batch_size=16", "--tasks", "mdlm_toy_countdown",
+               "--limit", "3", "--output_path", str(tmp_path), "--log_samples"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "mdlm_toy_countdown" in proc.stdout
+    assert "mdlm_toy_countdown" in proc.stdout and "reused" not in proc.stderr  # no store, nothing reused
     results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
     assert results["config"]["model"] == "mdlm" and "acc,none" in results["results"]["mdlm_toy_countdown"]
+    assert results["config"]["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")  # not lm-eval's default
+    rows = [json.loads(line) for line in next(tmp_path.rglob("samples_*.jsonl")).read_text().splitlines()]
+    assert len(rows) == 3 and all(r["nfe"] == 5 and r["gen_length"] == 32 and r["seconds"] > 0 for r in rows)
 
 
 def test_two_processes_give_the_same_samples(single, tmp_path):
