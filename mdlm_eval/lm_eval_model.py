@@ -198,7 +198,8 @@ class MDLMLM(LM):
         spec = self.spec.with_overrides(**{k: v for k, v in gen_kwargs.items() if k in DECODER_FIELDS})
         prompt = self.format_prompt(context)
         task, doc_id = getattr(instance, "task_name", None), getattr(instance, "doc_id", None)
-        key = sample_key(model=self.lm.name, peft=self.lm.peft, weights=self.weights, dtype=str(self.lm.dtype), decoder=spec.to_dict(),
+        key = sample_key(model=self.lm.name, peft=self.lm.peft, weights=self.weights, dtype=str(self.lm.dtype),
+                         decoder=spec.to_dict(),
                          gen_length=gen_length, seed=self.seed, task=task, doc_id=doc_id, prompt=prompt,
                          until=until, skip_special_tokens=skip_special, trace=self.trace)
         return Request(prompt, spec, gen_length, until, skip_special,
