@@ -65,14 +65,19 @@ def _report_what_ran(module) -> None:
     tracker = module.EvaluationTracker
     save_results, save_samples = tracker.save_results_aggregated, tracker.save_results_samples
 
+    def report(name, *args):  # only when an `mdlm` model ran in this process; lm-eval saves its files regardless
+        model = sys.modules.get("mdlm_eval.lm_eval_model")
+        try:
+            model is not None and getattr(model, name)(*args)
+        except Exception as e:  # noqa: BLE001
+            warnings.warn(f"mdlm-eval could not add its statistics: {type(e).__name__}: {e}", stacklevel=2)
+
     def save_results_aggregated(self, results, samples, *args, **kwargs):
-        if "mdlm_eval.lm_eval_model" in sys.modules:
-            sys.modules["mdlm_eval.lm_eval_model"].report_results(results)
+        report("report_results", results)
         return save_results(self, results, samples, *args, **kwargs)
 
     def save_results_samples(self, task_name, samples, *args, **kwargs):
-        if "mdlm_eval.lm_eval_model" in sys.modules:
-            sys.modules["mdlm_eval.lm_eval_model"].report_samples({task_name: samples})
+        report("report_samples", {task_name: samples})
         return save_samples(self, task_name, samples, *args, **kwargs)
 
     tracker.save_results_aggregated, tracker.save_results_samples = save_results_aggregated, save_results_samples

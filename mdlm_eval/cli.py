@@ -33,14 +33,14 @@ def fail(message: str, code: int = 2) -> None:
 
 def _click_exceptions(name: str) -> tuple[type, ...]:
     """`name` from click and from the copy of click that newer typer releases vendor (typer._click)."""
-    found = [getattr(click.exceptions, name)]
+    found = [getattr(click.exceptions, name, None)]  # NoArgsIsHelpError is new in click 8.2
     try:
         from typer import _click as vendored
 
-        found.append(getattr(vendored.exceptions, name))
-    except (ImportError, AttributeError):
+        found.append(getattr(vendored.exceptions, name, None))
+    except ImportError:
         pass
-    return tuple(found)
+    return tuple(e for e in found if e is not None)
 
 
 def usage_line(error: Exception) -> str:
