@@ -63,3 +63,24 @@ def test_lm_eval_finds_the_model_and_tasks_of_the_installed_wheel(installed):
               cwd=elsewhere)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "mdlm_toy_countdown" in proc.stdout
+
+
+def test_the_hook_hands_lm_evals_loader_through_and_never_breaks_it():
+    """What `python -m` (runpy) and other tools ask of a loader reaches lm-eval's own; a patch that fails warns."""
+    import importlib.util
+
+    import lm_eval.tasks
+
+    import _mdlm_eval_hook as hook
+
+    spec = hook._Finder().find_spec("lm_eval.tasks.manager", lm_eval.tasks.__path__)
+    assert isinstance(spec.loader, hook._PatchingLoader)
+    assert spec.loader.get_code("lm_eval.tasks.manager").co_filename.endswith("manager.py")
+    assert spec.loader.get_filename("lm_eval.tasks.manager") == spec.origin
+    assert spec.loader.is_package("lm_eval.tasks.manager") is False
+
+    spec.loader.patch = lambda module: 1 / 0
+    module = importlib.util.module_from_spec(spec)
+    with pytest.warns(UserWarning, match="could not extend lm_eval.tasks.manager: ZeroDivisionError"):
+        spec.loader.exec_module(module)
+    assert hasattr(module, "TaskManager")
