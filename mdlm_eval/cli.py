@@ -11,7 +11,7 @@ from mdlm_eval.errors import UsageError
 app = typer.Typer(
     name="mdlm-eval",
     help="Evaluate masked diffusion language models under swappable decoders.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # a bare command is a one-line usage error, not a page of help (see usage_line)
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -31,15 +31,42 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def main() -> None:
-    """Entry point: turn `UsageError` into one line and exit code 2 (a traceback with --debug)."""
+def _click_exceptions(name: str) -> tuple[type, ...]:
+    """`name` from click and from the copy of click that newer typer releases vendor (typer._click)."""
+    found = [getattr(click.exceptions, name, None)]  # NoArgsIsHelpError is new in click 8.2
     try:
-        code = app(standalone_mode=False)
-    except click.ClickException as e:  # bad options: click's own one-line message
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+        from typer import _click as vendored
+
+        found.append(getattr(vendored.exceptions, name, None))
+    except ImportError:
+        pass
+    return tuple(e for e in found if e is not None)
+
+
+def usage_line(error: Exception) -> str:
+    """One line for a command-line mistake: a missing command names the commands, anything else keeps click's
+    own first line (`No such option: --limt Did you mean --limit?`)."""
+    ctx = getattr(error, "ctx", None)
+    missing = isinstance(error, _click_exceptions("NoArgsIsHelpError")) or error.format_message() == "Missing command."
+    if missing and ctx is not None:
+        commands = getattr(ctx.command, "list_commands", None)
+        if commands is not None:
+            return f"missing command: {' | '.join(commands(ctx))} (see {ctx.command_path} --help)"
+        return f"missing arguments (see {ctx.command_path} --help)"
+    message = (error.format_message().strip().splitlines() or [type(error).__name__])[0]
+    return f"{ctx.command_path}: {message}" if ctx is not None and ctx.command_path != "mdlm-eval" else message
+
+
+def main() -> None:
+    """Entry point: command-line mistakes and `UsageError` become one line and exit code 2 (a traceback with
+    --debug), whichever click typer uses."""
+    try:
+        code = app(standalone_mode=False, prog_name="mdlm-eval")
+    except _click_exceptions("Abort"):
         sys.exit(130)
+    except _click_exceptions("ClickException") as e:
+        typer.echo(f"mdlm-eval: error: {usage_line(e)}", err=True)
+        sys.exit(2)
     except UsageError as e:
         if _state["debug"]:
             raise
@@ -64,7 +91,7 @@ def run(
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated tasks (default: mdlm_toy for the toy, else mdlm_reasoning)."),
     limit: float = typer.Option(None, "--limit", help="Samples per task (an int), or a fraction below 1."),
     batch_size: str = typer.Option("8", "--batch-size", help="Batch size, or auto."),
-    output_path: str = typer.Option("results", "--output-path", help="Folder for run folders."),
+    output_path: str = typer.Option("runs", "--output-path", help="Folder for run folders (runs/ is not tracked by git; the shipped toy grid is in results/)."),
     seed: int = typer.Option(0, "--seed", help="Seed of lm-eval and of per-sample sampling noise."),
     trace: bool = typer.Option(False, "--trace", help="Record when each position was unmasked (decoding-order plots)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
@@ -95,7 +122,10 @@ def decoders(
 
     from mdlm_eval.decoding import load_spec, make_plan, preset_names
 
-    lengths = [int(n) for n in gen_lengths.split(",")]
+    try:
+        lengths = [int(n) for n in gen_lengths.split(",")]
+    except ValueError:
+        raise UsageError(f"--gen-lengths must be comma-separated integers, got {gen_lengths!r}") from None
     table = Table("preset", *[f"NFE at L={n}" for n in lengths], "what it is")
     for name in preset_names():
         spec = load_spec(name)
@@ -106,7 +136,7 @@ def decoders(
 # ---- toy: the CPU-sized MDLM (mdlm_eval.models.toy) ----
 
 toy_app = typer.Typer(help="The toy MDLM: a small LLaDA-like model for 4x4 Sudoku and Countdown that runs on a CPU.",
-                      no_args_is_help=True)
+                      no_args_is_help=False)
 app.add_typer(toy_app, name="toy")
 
 
@@ -175,7 +205,7 @@ def rescore(
 def sweep(
     grid: str = typer.Argument(..., help="Grid YAML file (see sweeps/)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and their NFE per sample; run nothing."),
-    output_path: str = typer.Option("results", "--output-path", help="Folder for run folders."),
+    output_path: str = typer.Option("runs", "--output-path", help="Folder for run folders (runs/ is not tracked by git; the shipped toy grid is in results/)."),
 ) -> None:
     """Run every cell of a grid of models x decoders x steps x lengths; complete cells are skipped."""
     from mdlm_eval.sweep import check_tasks, dry_run_table, load_grid, plan_cells, run_sweep
@@ -198,7 +228,7 @@ def sweep(
 
 @app.command()
 def leaderboard(
-    results_dir: str = typer.Argument("results", help="Folder searched for lm-eval results_*.json files."),
+    results_dir: str = typer.Argument("runs", help="Folder searched for lm-eval results_*.json files (the shipped toy grid: results)."),
     out: str = typer.Option(None, "--out", help="Folder for leaderboard.{md,csv,html} and plots (default: RESULTS_DIR)."),
     reference: str = typer.Option(None, "--reference", help="Folder of published-number CSVs (default: results/reference of the project)."),
     png: str = typer.Option(None, "--png", help="Also render the page's first screen (1366x768) to this PNG with headless Chromium."),

@@ -6,7 +6,12 @@ Model arguments: pretrained, peft, decoder (preset or YAML), gen_length (else th
 the decoder fields (steps, block_length, block_num, temperature, cfg_scale, remasking, eos_policy,
 gamma_schedule, eos_min_gamma, eos_max_gamma), batch_size (int or auto), max_batch_size, device, dtype,
 family, mask_id, trust_remote_code, mc_num, seed, store (a folder: finished samples are kept there and
-reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields.
+reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields. Model
+arguments win over lm-eval's own `--batch_size`, `--max_batch_size` and `--device` options.
+
+Every sample lm-eval saves carries what `mdlm-eval run` records for it (nfe, seconds, gen_length, and the
+trace fields with trace=True); the results file names the device the model ran on (`report_results`,
+`report_samples`, called by the hook in `_mdlm_eval_hook.py` when lm-eval saves its files).
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from tqdm import tqdm
 
 from mdlm_eval.decoding import DecoderSpec, decode, load_spec, make_plan
 from mdlm_eval.errors import UsageError
+from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.models import load_model
 from mdlm_eval.store import SampleStore, sample_key
 
@@ -72,6 +78,38 @@ class Request:
     doc_id: int | None
 
 
+# What this process's `mdlm` models did, kept here because lm-eval drops the model before it saves its files:
+FINISHED: dict[tuple, list[dict]] = {}  # (task, doc_id) -> the sample's records, from the latest generate_until
+DEVICES: set[str] = set()  # the devices the models ran on
+RECORD_ONLY = ("key", "task", "doc_id", "text")  # store fields that are not per-sample statistics
+
+
+def sample_fields(records: list[dict]) -> dict:
+    """What a saved sample row gains from its decoded records: each field of the one record, or with several
+    (lm-eval `repeats`) a list per field in request order."""
+    fields = [{k: v for k, v in r.items() if k not in RECORD_ONLY} for r in records]
+    if len(fields) == 1:
+        return fields[0]
+    return {k: [f.get(k) for f in fields] for k in dict.fromkeys(k for f in fields for k in f)}
+
+
+def report_samples(samples: dict[str, list[dict]]) -> None:
+    """Add each sample's statistics (nfe, seconds, ...) to lm-eval's sample rows {task: [row]}, in place."""
+    for task, rows in samples.items():
+        for row in rows:
+            records = FINISHED.get((task, row.get("doc_id")))
+            if records and "nfe" not in row:
+                row.update(sample_fields(records))
+
+
+def report_results(results: dict) -> None:
+    """The device an `mdlm` run really used, in place of the `--device` lm-eval was given (default cuda:0)."""
+    config = results.get("config", {})
+    devices = sorted(DEVICES)
+    if config.get("model") == "mdlm" and devices:
+        config["device"] = devices[0] if len(devices) == 1 else devices
+
+
 @register_model("mdlm")
 class MDLMLM(LM):
     def __init__(self, pretrained: str = "toy", peft: str | None = None, decoder: str = "eoser_ass",
@@ -90,7 +128,7 @@ class MDLMLM(LM):
             make_plan(self.spec, self.gen_length)  # refuse an impossible budget before loading anything
         if chat not in ("auto", "none"):
             raise UsageError(f"chat must be auto or none, got {chat}")
-        self.auto_batch = str(batch_size) == "auto"
+        self.auto_batch = str(batch_size).startswith("auto")
         self.batch_size = int(max_batch_size or 64) if self.auto_batch else int(batch_size)
         if self.batch_size < 1:
             raise UsageError(f"batch_size must be >= 1 or auto, got {batch_size}")
@@ -104,8 +142,22 @@ class MDLMLM(LM):
         self.tokenizer = self.lm.tokenizer
         self.mc_num, self.seed, self.trace, self.chat = int(mc_num), int(seed), bool(trace), chat
         self.store = SampleStore(store, self._rank) if store else None
+        self.weights = {"model": weights_fingerprint(pretrained), "peft": weights_fingerprint(peft) if peft else None}
+        DEVICES.add(str(self._device))
         self.templated = False  # set when lm-eval renders prompts through our chat template
         self.total_nfe = 0
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> "MDLMLM":
+        from lm_eval.utils import simple_parse_args_string
+
+        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict, additional_config: dict | None = None) -> "MDLMLM":
+        """`--model_args` first; lm-eval's `--batch_size`/`--max_batch_size`/`--device` fill only what they lack."""
+        extra = {k: v for k, v in (additional_config or {}).items() if v is not None and k not in arg_dict}
+        return cls(**arg_dict, **extra)
 
     def get_model_info(self) -> dict:
         """Added by lm-eval to the results file's `config`: the resolved decoder and the model's token ids."""
@@ -146,7 +198,8 @@ class MDLMLM(LM):
         spec = self.spec.with_overrides(**{k: v for k, v in gen_kwargs.items() if k in DECODER_FIELDS})
         prompt = self.format_prompt(context)
         task, doc_id = getattr(instance, "task_name", None), getattr(instance, "doc_id", None)
-        key = sample_key(model=self.lm.name, peft=self.lm.peft, dtype=str(self.lm.dtype), decoder=spec.to_dict(),
+        key = sample_key(model=self.lm.name, peft=self.lm.peft, weights=self.weights, dtype=str(self.lm.dtype),
+                         decoder=spec.to_dict(),
                          gen_length=gen_length, seed=self.seed, task=task, doc_id=doc_id, prompt=prompt,
                          until=until, skip_special_tokens=skip_special, trace=self.trace)
         return Request(prompt, spec, gen_length, until, skip_special,
@@ -158,8 +211,8 @@ class MDLMLM(LM):
         if self.store is not None:
             done = {it.key: rec for it in items if (rec := self.store.get(it.key)) is not None}
         pending = list({it.key: it for it in items if it.key not in done}.values())
-        reused = sum(it.key in done for it in items)
-        if self._rank == 0:
+        if self.store is not None and self._rank == 0:
+            reused = sum(it.key in done for it in items)
             print(f"reused {reused} of {len(items)} finished samples", file=sys.stderr)
         bar = tqdm(total=len(pending), unit="sample", desc="decoding", disable=disable_tqdm or self._rank != 0)
         groups: dict[tuple, list[Request]] = {}
@@ -177,6 +230,10 @@ class MDLMLM(LM):
                 bar.update(len(chunk))
                 bar.set_postfix(nfe=self.total_nfe)
         bar.close()
+        finished: dict[tuple, list[dict]] = {}
+        for it in items:
+            finished.setdefault((it.task, it.doc_id), []).append(done[it.key])
+        FINISHED.update(finished)
         return [done[it.key]["text"] for it in items]
 
     def generate_batch(self, chunk: list[Request]) -> list[dict]:
@@ -296,6 +353,8 @@ class MDLMLM(LM):
             return [obj]
         import torch.distributed as dist
 
+        if isinstance(obj, dict) and all(isinstance(v, list) for v in obj.values()):
+            report_samples(obj)  # lm-eval gathers each rank's sample rows: add this rank's statistics first
         out = [None] * self._world_size if self._rank == dst else None
         dist.gather_object(obj, out, dst=dst)
         return out

@@ -1,8 +1,13 @@
-"""`mdlm-eval run`: one evaluation through lm-eval's Python API into a run folder under `results/`.
+"""`mdlm-eval run`: one evaluation through lm-eval's Python API into a run folder under `runs/`.
 
 A run folder holds lm-eval's own `results_*.json` and `samples_*.jsonl` (every lm-eval tool reads them),
 the sample store (finished samples, reused when the same command runs again), and `manifest.json`, written
 last: every setting, package versions, git commit, device, wall time, NFE and throughput.
+
+A run is identified by model (+ adapter), decoder preset, steps, generation length, block settings,
+temperature, seed and `--limit`: each of them is part of the folder name, so a `--limit 8` trial never
+lands in (or passes for) the folder of the full run. The default output folder `runs/` is not tracked by
+git; the shipped toy grid lives in `results/toy/` and is rebuilt only on purpose (`--output-path results`).
 """
 from __future__ import annotations
 
@@ -18,11 +23,13 @@ from pathlib import Path
 
 from mdlm_eval.decoding import load_spec, make_plan
 from mdlm_eval.errors import UsageError
-from mdlm_eval.store import SampleStore, write_atomic
+from mdlm_eval.fingerprint import weights_fingerprint
+from mdlm_eval.paths import CHECKOUT as REPO
+from mdlm_eval.paths import TASKS_DIR
+from mdlm_eval.store import SampleStore, read_records, write_atomic
 
-REPO = Path(__file__).resolve().parents[1]
-TASKS_DIR = REPO / "tasks"
 DEFAULT_GEN_LENGTH = 256
+DEFAULT_OUTPUT = "runs"
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class RunConfig:
     tasks: list[str] | None = None
     limit: int | float | None = None
     batch_size: int | str = 8
-    output_path: str = "results"
+    output_path: str = DEFAULT_OUTPUT
     seed: int = 0
     trace: bool = False
     device: str | None = None
@@ -72,7 +79,7 @@ def short_name(name: str) -> str:
 
 
 def run_dir(config: RunConfig) -> Path:
-    """`<output_path>/<model>[+<adapter>]/<decoder>_steps-<steps>_L<gen_length>[_bl..][_bn..][_T..][_seed..]`."""
+    """`<output_path>/<model>[+<adapter>]/<decoder>_steps-<steps>_L<gen_length>[_bl..][_bn..][_T..][_seed..][_limit..]`."""
     spec = config.spec()
     model = short_name(config.model) + (f"+{short_name(config.peft)}" if config.peft else "")
     name = f"{spec.name}_steps-{spec.steps}_L{config.resolved_gen_length()}"
@@ -84,6 +91,8 @@ def run_dir(config: RunConfig) -> Path:
         name += f"_T{spec.temperature:g}"
     if config.seed:
         name += f"_seed{config.seed}"
+    if config.limit is not None:
+        name += f"_limit{config.limit:g}"
     return Path(config.output_path) / model / name
 
 
@@ -117,6 +126,9 @@ def model_args(config: RunConfig, gen_length: int, store: Path) -> str:
 
 
 def git_commit() -> str | None:
+    """The checkout's commit; None for an installed wheel (whatever git repository it may sit in)."""
+    if not (REPO / "pyproject.toml").is_file():
+        return None
     try:
         out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or None
@@ -150,7 +162,10 @@ def run_evaluation(config: RunConfig) -> dict:
     check_model(config)
     task_manager = TaskManager(include_path=str(TASKS_DIR))
     check_tasks(task_manager, tasks)
-    folder = prepare_folder(run_dir(config))
+    folder = run_dir(config)
+    previous = read_manifest(folder)  # a rerun that decodes nothing keeps this run's measured time per sample
+    stored_before = set(read_records(folder / "store"))
+    prepare_folder(folder)
     staging = folder / ".partial"  # lm-eval writes its files here; each is then renamed into place whole
     tracker = EvaluationTracker(output_path=str(staging))
     start = time.perf_counter()
@@ -171,8 +186,35 @@ def run_evaluation(config: RunConfig) -> dict:
     publish(staging, folder)
 
     manifest = build_manifest(config, spec, len(plan), gen_length, tasks, per_sample, wall, results, folder)
+    manifest.update(timing(per_sample, stored_before, wall, previous))
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
+
+
+def read_manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def timing(per_sample: list[dict], stored_before: set[str], wall: float, previous: dict) -> dict:
+    """Time per sample counting only the samples this run decoded: wall time / samples decoded. A run that
+    decoded none keeps the measurement of the run that did (its manifest), else the decode seconds stored with
+    each sample; `seconds_per_sample_from` says which."""
+    reused = sum(r["key"] in stored_before for r in per_sample)
+    decoded = len(per_sample) - reused
+    if decoded:
+        seconds, source = wall / decoded, "this run"
+    elif previous.get("seconds_per_sample") and previous.get("samples") == len(per_sample):
+        seconds = previous["seconds_per_sample"]
+        source = previous.get("seconds_per_sample_from", "this run")
+        source = "an earlier run" if source == "this run" else source
+    else:
+        seconds, source = mean([r["seconds"] for r in per_sample]), "the sample store (decode time only)"
+    gen_length = per_sample[0]["gen_length"] if per_sample else 0
+    return {"samples_decoded": decoded, "samples_reused": reused, "seconds_per_sample": seconds or 0.0,
+            "seconds_per_sample_from": source, "tokens_per_second": gen_length / seconds if seconds else 0.0}
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -191,7 +233,8 @@ def prepare_folder(folder: Path) -> Path:
 
 def build_manifest(config: RunConfig, spec, steps: int, gen_length: int, tasks: list[str], per_sample: list[dict],
                    wall: float, results: dict, folder: Path) -> dict:
-    """Every setting, the measured cost (from the per-sample records) and the scores of a finished run."""
+    """Every setting, the measured cost (from the per-sample records) and the scores of a finished run (the time
+    per sample, which depends on what was reused, comes from `timing`)."""
     n = len(per_sample)
     nfe_total = sum(r["nfe"] for r in per_sample)
     return {
@@ -207,10 +250,10 @@ def build_manifest(config: RunConfig, spec, steps: int, gen_length: int, tasks: 
         "nfe_per_sample": nfe_total / n if n else 0.0,
         "tokens_per_forward": n * gen_length / nfe_total if nfe_total else 0.0,
         "wall_seconds": wall,
-        "seconds_per_sample": wall / n if n else 0.0,
         "decode_seconds_per_sample": mean([r["seconds"] for r in per_sample]),
-        "tokens_per_second": n * gen_length / wall if wall else 0.0,
         "early_eos_share": mean([r["early_eos_share"] for r in per_sample if "early_eos_share" in r]),
+        "model_fingerprint": weights_fingerprint(config.model),
+        "peft_fingerprint": weights_fingerprint(config.peft) if config.peft else None,
         "scores": scores(results),
         "results_file": str(latest(folder, "results_*.json").relative_to(folder)),
         "versions": versions(),

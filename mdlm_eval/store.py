@@ -1,8 +1,10 @@
 """The sample store: every finished sample is on disk as soon as its batch is done, so no work is lost.
 
 One append-only JSON-lines file per process (`rank<r>.jsonl`) in the store folder; each line is one sample
-under a key that hashes everything its answer depends on (model, adapter, decoder settings, task, document,
-prompt), so a change of any setting never reuses a stale answer. A line cut short by a kill is ignored.
+under a key that hashes everything its answer depends on, so a change of any of them never reuses a stale
+answer: the model and adapter names *and contents* (`mdlm_eval.fingerprint`: the hub commit, or size, time and
+edge bytes of each weight file), dtype, the resolved decoder settings, generation length, seed, task,
+document, the formatted prompt, stop strings and text options. A line cut short by a kill is ignored.
 """
 from __future__ import annotations
 
@@ -18,31 +20,34 @@ def sample_key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class SampleStore:
-    def __init__(self, folder: str | os.PathLike, rank: int = 0):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.folder / f"rank{rank}.jsonl"
-        self.records: dict[str, dict] = {}
-        for file in sorted(self.folder.glob("rank*.jsonl")):
-            self._read(file)
-        if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, "rb+") as f:  # end a line cut short by a kill before appending after it
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    f.write(b"\n")
-
-    def _read(self, file: Path) -> None:
+def read_records(folder: str | os.PathLike) -> dict[str, dict]:
+    """Every readable record of every process's file in a store folder, by key (reads only)."""
+    records: dict[str, dict] = {}
+    for file in sorted(Path(folder).glob("rank*.jsonl")):
         bad = 0
         with open(file, encoding="utf-8", errors="replace") as f:
             for line in f:
                 try:
                     record = json.loads(line)
-                    self.records[record["key"]] = record
+                    records[record["key"]] = record
                 except (json.JSONDecodeError, KeyError, TypeError):
                     bad += 1
         if bad:
             warnings.warn(f"sample store {file}: ignored {bad} unreadable line(s) (a run cut short); they are redone")
+    return records
+
+
+class SampleStore:
+    def __init__(self, folder: str | os.PathLike, rank: int = 0):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / f"rank{rank}.jsonl"
+        self.records = read_records(self.folder)
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb+") as f:  # end a line cut short by a kill before appending after it
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
 
     def get(self, key: str) -> dict | None:
         return self.records.get(key)

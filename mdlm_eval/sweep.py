@@ -18,7 +18,7 @@ import yaml
 from mdlm_eval.decoding import load_spec, make_plan
 from mdlm_eval.decoding.spec import STEP_WORDS
 from mdlm_eval.errors import UsageError
-from mdlm_eval.runner import RunConfig, run_dir, run_evaluation
+from mdlm_eval.runner import DEFAULT_OUTPUT, RunConfig, run_dir, run_evaluation
 
 GRID_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks", "limit", "batch_size", "seed", "trace", "exclude")
 REQUIRED_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks")
@@ -222,7 +222,7 @@ def _rule(entry: Any, index: int, where: str) -> dict[str, list[Any]]:
 # ---- expanding a grid into cells ----
 
 
-def plan_cells(grid: Grid, output_path: str = "results") -> list[Cell]:
+def plan_cells(grid: Grid, output_path: str = DEFAULT_OUTPUT) -> list[Cell]:
     """Every cell of the grid not excluded, each checked against its decoder's plan; raises UsageError."""
     cells: list[Cell] = []
     used = [False] * len(grid.exclude)
@@ -276,12 +276,16 @@ def check_tasks(grid: Grid) -> None:
 # ---- running ----
 
 
-def is_complete(folder: Path) -> bool:
-    """A run folder is complete when its manifest.json says so (the runner writes it last)."""
+def is_complete(folder: Path, config: RunConfig | None = None) -> bool:
+    """A run folder is complete when its manifest.json says so (the runner writes it last) and, given the
+    cell's config, the run covered the same `limit` (a `limit: 16` trial never passes for the full run)."""
     try:
-        return json.loads((folder / "manifest.json").read_text()).get("status") == "complete"
-    except (OSError, ValueError, AttributeError):
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
         return False
+    if not isinstance(manifest, dict) or manifest.get("status") != "complete":
+        return False
+    return config is None or manifest.get("limit") == config.limit
 
 
 Progress = Callable[[int, Cell, str, str], None]
@@ -292,14 +296,14 @@ def run_sweep(cells: list[Cell], progress: Progress = lambda *_: None) -> SweepR
     """Run every incomplete cell in order; a failed cell is recorded and the sweep goes on."""
     result = SweepResult()
     for i, cell in enumerate(cells):
-        if is_complete(cell.folder):
+        if is_complete(cell.folder, cell.config):
             result.skipped.append(cell)
             progress(i, cell, "skipped", "already complete")
             continue
         progress(i, cell, "running", str(cell.folder))
         try:
             run_evaluation(cell.config)
-            if not is_complete(cell.folder):
+            if not is_complete(cell.folder, cell.config):
                 raise RuntimeError(f"the run finished without a complete manifest in {cell.folder}")
         except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the sweep
             message = str(e) if isinstance(e, UsageError) else f"{type(e).__name__}: {e}"
@@ -315,7 +319,7 @@ def dry_run_table(cells: list[Cell]) -> str:
     """A plain-text listing of the cells, their NFE per sample and whether they are already complete."""
     rows = [("#", "cell", "NFE/sample", "status", "folder")]
     rows += [
-        (str(i + 1), c.label, str(c.nfe_per_sample), "complete" if is_complete(c.folder) else "to run", str(c.folder))
+        (str(i + 1), c.label, str(c.nfe_per_sample), "complete" if is_complete(c.folder, c.config) else "to run", str(c.folder))
         for i, c in enumerate(cells)
     ]
     widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]

@@ -136,3 +136,21 @@ def test_store_survives_any_bytes(tmp_path_factory, junk):
         warnings.simplefilter("ignore")
         SampleStore(folder).put_many([{"key": "b", "text": "new"}])
         assert SampleStore(folder).get("b") == {"key": "b", "text": "new"}
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "missing command: run | decoders"),
+    (["runn"], "No such command 'runn'"),
+    (["run", "--limt", "5"], "No such option: --limt"),
+    (["run", "--limit", "abc"], "Invalid value for '--limit'"),
+    (["run", "--decoder"], "'--decoder' requires an argument"),
+    (["rescore"], "Missing argument 'paths'"),
+    (["decoders", "--gen-lengths", "abc"], "--gen-lengths must be comma-separated integers"),
+    (["toy"], "missing command: train | path"),
+])
+def test_command_line_mistakes_are_one_line_exit_2(monkeypatch, capsys, args, message):
+    """Whatever click the installed typer uses (its own vendored copy in typer >= 0.20)."""
+    code, stdout, stderr = run_cli(monkeypatch, capsys, *args)
+    assert code == 2, (args, stderr)
+    assert stderr.count("\n") == 1 and stderr.startswith("mdlm-eval: error: ") and message in stderr, stderr
+    assert stdout == ""

@@ -72,6 +72,16 @@ def test_store_reuses_finished_samples(tmp_path, capsys):
     assert "reused 0 of 1 finished samples" in capsys.readouterr().err  # another setting, another key
 
 
+def test_batch_size_in_model_args_wins_over_lm_evals_own():
+    """lm-eval passes its --batch_size (default 1), --max_batch_size and --device beside --model_args."""
+    lm_eval_defaults = {"batch_size": 1, "max_batch_size": None, "device": "cuda:0"}
+    sixteen = MDLMLM.create_from_arg_string("pretrained=toy,batch_size=16", lm_eval_defaults)
+    assert sixteen.batch_size == 16 and not sixteen.auto_batch
+    auto = MDLMLM.create_from_arg_string("pretrained=toy,batch_size=auto,max_batch_size=4", lm_eval_defaults)
+    assert auto.auto_batch and auto.batch_size == 4
+    assert MDLMLM.create_from_arg_string("pretrained=toy", {"batch_size": 2}).batch_size == 2
+
+
 def test_loglikelihood_is_deterministic_and_prefers_the_answer(lm):
     context = lm.format_prompt(sudoku_prompt("4320004330100004"))
     good = Instance("loglikelihood", {}, (context, "<answer>4321124334122134</answer>"), 0, ("t", 0, 1))

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 BIN = Path(sys.executable).parent
 RUN = [str(BIN / "mdlm-eval"), "run", "--decoder", "semi_ar", "--limit", "6", "--batch-size", "2"]
@@ -33,7 +34,7 @@ def single(tmp_path_factory):
     out = tmp_path_factory.mktemp("single")
     proc = sh(RUN + ["--output-path", str(out), "--trace"])
     assert proc.returncode == 0, proc.stderr
-    return out / "toy" / "semi_ar_steps-half_L32", proc
+    return out / "toy" / "semi_ar_steps-half_L32_limit6", proc
 
 
 def test_run_writes_lm_eval_files_and_manifest(single):
@@ -51,20 +52,25 @@ def test_run_writes_lm_eval_files_and_manifest(single):
     assert "mdlm_toy_sudoku" in proc.stdout and "NFE/sample 16.0" in proc.stdout
 
 
-def test_lm_eval_cli_as_typed(tmp_path):
-    proc = sh([str(BIN / "lm_eval"), "--model", "mdlm", "--model_args", "pretrained=toy,decoder=eoser_ass,steps=log",
-               "--tasks", "mdlm_toy_countdown", "--limit", "3", "--output_path", str(tmp_path), "--log_samples"])
+def test_python_m_lm_eval_as_typed(tmp_path):
+    """`python -m lm_eval` (as `accelerate launch -m` and `torchrun -m` start it) with the README's batch_size."""
+    proc = sh([sys.executable, "-m", "lm_eval", "--model", "mdlm", "--model_args",
+               "pretrained=toy,decoder=eoser_ass,steps=log,batch_size=16", "--tasks", "mdlm_toy_countdown",
+               "--limit", "3", "--output_path", str(tmp_path), "--log_samples"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "mdlm_toy_countdown" in proc.stdout
+    assert "mdlm_toy_countdown" in proc.stdout and "reused" not in proc.stderr  # no store, nothing reused
     results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
     assert results["config"]["model"] == "mdlm" and "acc,none" in results["results"]["mdlm_toy_countdown"]
+    assert results["config"]["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")  # not lm-eval's default
+    rows = [json.loads(line) for line in next(tmp_path.rglob("samples_*.jsonl")).read_text().splitlines()]
+    assert len(rows) == 3 and all(r["nfe"] == 5 and r["gen_length"] == 32 and r["seconds"] > 0 for r in rows)
 
 
 def test_two_processes_give_the_same_samples(single, tmp_path):
     proc = sh([str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "mdlm_eval"] + RUN[1:]
               + ["--output-path", str(tmp_path), "--trace"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    run_dir = tmp_path / "toy" / "semi_ar_steps-half_L32"
+    run_dir = tmp_path / "toy" / "semi_ar_steps-half_L32_limit6"
     assert generations(run_dir) == generations(single[0])
     assert sorted((run_dir / "store").glob("rank*.jsonl")) == [run_dir / "store" / "rank0.jsonl",
                                                                run_dir / "store" / "rank1.jsonl"]
@@ -72,7 +78,7 @@ def test_two_processes_give_the_same_samples(single, tmp_path):
 
 def test_killed_run_resumes_and_matches(single, tmp_path):
     args = RUN[:-1] + ["1", "--output-path", str(tmp_path), "--trace"]  # batch size 1: a store line per sample
-    store = tmp_path / "toy" / "semi_ar_steps-half_L32" / "store" / "rank0.jsonl"
+    store = tmp_path / "toy" / "semi_ar_steps-half_L32_limit6" / "store" / "rank0.jsonl"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and (not store.exists() or len(store.read_text().splitlines()) < 4):
@@ -95,7 +101,7 @@ def test_killed_rank_of_two_processes_resumes(single, tmp_path):
 
     args = [str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "mdlm_eval"] + RUN[1:-1] + ["1", "--output-path",
                                                                                               str(tmp_path), "--trace"]
-    store = tmp_path / "toy" / "semi_ar_steps-half_L32" / "store"
+    store = tmp_path / "toy" / "semi_ar_steps-half_L32_limit6" / "store"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     rank1 = store / "rank1.jsonl"

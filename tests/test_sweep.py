@@ -98,9 +98,10 @@ def test_shipped_grids_are_valid(tmp_path: Path, name: str, count: int, nfe: set
     assert len(cells) == count and {c.nfe_per_sample for c in cells} == nfe
 
 
-def complete(folder: Path) -> None:
+def complete(folder: Path, limit: int | None = 4) -> None:
+    """A finished run's manifest (the TOY grid runs 4 samples per task)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.json").write_text(json.dumps({"status": "complete"}))
+    (folder / "manifest.json").write_text(json.dumps({"status": "complete", "limit": limit}))
 
 
 def fake_runs(monkeypatch, fail_on: str | None = None, write_manifest: bool = True) -> list:
@@ -112,7 +113,7 @@ def fake_runs(monkeypatch, fail_on: str | None = None, write_manifest: bool = Tr
         if config.decoder == fail_on:
             raise UsageError("model folder /nowhere does not exist")
         if write_manifest:
-            complete(run_dir(config))
+            complete(run_dir(config), config.limit)
         return {"status": "complete"}
 
     monkeypatch.setattr(sweep, "run_evaluation", fake)
@@ -129,6 +130,21 @@ def test_complete_cells_are_skipped(tmp_path: Path, monkeypatch) -> None:
     assert calls == [cells[0].config, cells[2].config]
     assert result.skipped == [cells[1]] and result.done == [cells[0], cells[2]] and not result.failed
     assert sweep.run_sweep(cells).skipped == cells  # the second time everything is complete
+
+
+def test_a_limited_sweep_never_passes_for_the_full_one(tmp_path: Path, monkeypatch) -> None:
+    """`limit: 4` then `limit: null`: the full cells run (their own folders), and the trials stay beside them."""
+    limited = cells_of(tmp_path)
+    full = cells_of(tmp_path, TOY.replace("limit: 4", "limit: null"))
+    assert {c.folder for c in limited}.isdisjoint(c.folder for c in full)
+    assert all(c.folder.name.endswith("_limit4") for c in limited)
+    fake_runs(monkeypatch)
+    assert len(sweep.run_sweep(limited).done) == 3
+    result = sweep.run_sweep(full)
+    assert not result.skipped and result.done == full
+    assert all(sweep.is_complete(c.folder, c.config) for c in limited + full)
+    complete(full[0].folder, limit=4)  # a trial's manifest where the full run belongs is not the full run
+    assert not sweep.is_complete(full[0].folder, full[0].config)
 
 
 def test_a_failed_cell_is_reported_and_the_rest_go_on(tmp_path: Path, monkeypatch) -> None:

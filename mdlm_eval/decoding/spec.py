@@ -11,7 +11,7 @@ import yaml
 
 from mdlm_eval.errors import UsageError
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "decoders"
+from mdlm_eval.paths import PRESETS_DIR  # noqa: E402  (the checkout's decoders/, or the copy a wheel ships)
 
 SCHEDULES = ("uniform", "ascending")
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")

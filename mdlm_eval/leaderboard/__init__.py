@@ -27,12 +27,12 @@ from mdlm_eval.leaderboard.plots import accuracy_nfe_plots, heatmaps, spread, tr
 from mdlm_eval.leaderboard.read import Warn
 from mdlm_eval.leaderboard.tables import (REFERENCE_COLUMNS, Leaderboard, build_tables, cache_table, checkpoint_table,
                                           family, load_reference)
+from mdlm_eval.paths import REFERENCE_DIR
 from mdlm_eval.store import write_atomic
 
 __all__ = ["REFERENCE_COLUMNS", "REFERENCE_DIR", "Leaderboard", "browser", "build_leaderboard", "build_tables",
            "chromium", "family", "load_reference", "screenshot", "spread", "trace_matrix"]
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "results" / "reference"
 
 
 def build_leaderboard(results_dir: str | Path, out_dir: str | Path, reference_dir: str | Path | None = REFERENCE_DIR,
