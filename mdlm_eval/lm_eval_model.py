@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import lm_eval.models  # noqa: F401  (built-in models first: a registry holding only `mdlm` would hide them)
@@ -70,6 +71,7 @@ class Request:
     key: str
     task: str | None
     doc_id: int | None
+    repeat: int = 0
 
 
 @register_model("mdlm")
@@ -135,7 +137,9 @@ class MDLMLM(LM):
                                                   add_generation_prompt=True)
 
     # ---- generation ----
-    def resolve(self, instance) -> Request:
+    def resolve(self, instance, repeat: int = 0) -> Request:
+        """A request's prompt, settings, seed and store key. Repeat r > 0 of a request (lm-eval `repeats`) adds r
+        to the seed's and key's parts; repeat 0 keeps those of a task without repeats."""
         context, gen_kwargs = instance.args
         gen_kwargs = dict(gen_kwargs or {})
         until = gen_kwargs.pop("until", None) or []
@@ -148,12 +152,27 @@ class MDLMLM(LM):
         task, doc_id = getattr(instance, "task_name", None), getattr(instance, "doc_id", None)
         key = sample_key(model=self.lm.name, peft=self.lm.peft, dtype=str(self.lm.dtype), decoder=spec.to_dict(),
                          gen_length=gen_length, seed=self.seed, task=task, doc_id=doc_id, prompt=prompt,
-                         until=until, skip_special_tokens=skip_special, trace=self.trace)
+                         until=until, skip_special_tokens=skip_special, trace=self.trace,
+                         **({"repeat": repeat} if repeat else {}))
         return Request(prompt, spec, gen_length, until, skip_special,
-                       sample_seed(self.seed, task, doc_id), key, task, doc_id)
+                       sample_seed(self.seed, task, doc_id, *([repeat] if repeat else [])), key, task, doc_id, repeat)
+
+    def resolve_all(self, requests) -> list[Request]:
+        """Resolve a request list in which lm-eval repeats each request K = `repeats` times (the same Instance
+        object K times in a row). The n-th copy is repeat n mod K: numbered within the request list, so the same
+        at any batch size and on resume; a document's copies stay on its rank; the padding copies lm-eval adds to
+        even out ranks reuse repeats already decoded."""
+        copies: Counter = Counter()
+        items = []
+        for instance in requests:
+            ident = (getattr(instance, "task_name", None), getattr(instance, "doc_id", None),
+                     getattr(instance, "idx", None), repr(instance.args))
+            items.append(self.resolve(instance, repeat=copies[ident] % max(1, getattr(instance, "repeats", 1) or 1)))
+            copies[ident] += 1
+        return items
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        items = [self.resolve(r) for r in requests]
+        items = self.resolve_all(requests)
         done: dict[str, dict] = {}
         if self.store is not None:
             done = {it.key: rec for it in items if (rec := self.store.get(it.key)) is not None}
@@ -209,7 +228,7 @@ class MDLMLM(LM):
             early_eos = out.trace.early_eos_share(generated, stop_ids.tolist()).tolist()
         records = []
         for row, it in enumerate(chunk):
-            record = {"key": it.key, "task": it.task, "doc_id": it.doc_id,
+            record = {"key": it.key, "task": it.task, "doc_id": it.doc_id, "repeat": it.repeat,
                       "text": self.to_text(generated[row], it.until, it.skip_special_tokens),
                       "nfe": out.nfe, "gen_length": gen_length, "seconds": seconds}
             if self.trace:
