@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from mdlm_eval.decoding import load_spec, make_plan
 from mdlm_eval.errors import UsageError
 from mdlm_eval.store import SampleStore, write_atomic
 
@@ -49,6 +48,8 @@ class RunConfig:
                 if v is not None}
 
     def spec(self):
+        from mdlm_eval.decoding import load_spec  # torch: imported once the names are checked
+
         return load_spec(self.decoder).with_overrides(**self.decoder_overrides())
 
     def resolved_gen_length(self) -> int:
@@ -137,18 +138,23 @@ def versions() -> dict[str, str]:
 
 def run_evaluation(config: RunConfig) -> dict:
     """Run one evaluation; returns the manifest (on rank 0; other ranks of a data-parallel run get {})."""
+    from mdlm_eval import startup
+
+    tasks = config.resolved_tasks()
+    startup.check_model_name(config.model)  # names first: a mistyped name fails before the heavy imports
+    only_project = startup.check_task_names(tasks)
+
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
 
     import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
+    from mdlm_eval.decoding import make_plan
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
     plan = make_plan(spec, gen_length)  # an impossible budget fails here, before the model loads
-    tasks = config.resolved_tasks()
     check_model(config)
-    task_manager = TaskManager(include_path=str(TASKS_DIR))
+    task_manager = startup.task_manager(tasks, only_project)
     check_tasks(task_manager, tasks)
     folder = prepare_folder(run_dir(config))
     staging = folder / ".partial"  # lm-eval writes its files here; each is then renamed into place whole
