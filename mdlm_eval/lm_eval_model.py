@@ -28,6 +28,7 @@ from tqdm import tqdm
 from mdlm_eval.decoding import DecoderSpec, decode, load_spec, make_plan
 from mdlm_eval.errors import UsageError
 from mdlm_eval.models import load_model
+from mdlm_eval.startup import project_prefills
 from mdlm_eval.store import SampleStore, sample_key
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class MDLMLM(LM):
         self.mc_num, self.seed, self.trace, self.chat = int(mc_num), int(seed), bool(trace), chat
         self.store = SampleStore(store, self._rank) if store else None
         self.templated = False  # set when lm-eval renders prompts through our chat template
+        self.batch_sizes: dict[str, int] = {}  # the batch size each request type ran at (lm-eval records it)
         self.total_nfe = 0
 
     def get_model_info(self) -> dict:
@@ -129,12 +131,18 @@ class MDLMLM(LM):
                                                   add_generation_prompt=add_generation_prompt,
                                                   continue_final_message=not add_generation_prompt)
 
-    def format_prompt(self, context: str) -> str:
-        """A context lm-eval did not template becomes one user turn (chat=auto), as the model was tuned."""
+    def format_prompt(self, context: str, task: str | None = None) -> str:
+        """A context lm-eval did not template becomes one user turn (chat=auto), as the model was tuned. A project
+        task's prefill (`gen_prefix`, which lm-eval appends to an untemplated context) goes after the generation
+        prompt, so the prompt is the same with or without --apply_chat_template (the d1 prompt)."""
         if self.templated or self.chat == "none" or not self.tokenizer.chat_template:
             return context
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": context}], tokenize=False,
-                                                  add_generation_prompt=True)
+        prefill = project_prefills().get(task or "", "")
+        if not prefill or not context.endswith(prefill):
+            prefill = ""
+        user = context[: len(context) - len(prefill)]
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                                  add_generation_prompt=True) + prefill
 
     # ---- generation ----
     def resolve(self, instance, repeat: int = 0) -> Request:
@@ -148,8 +156,8 @@ class MDLMLM(LM):
                                             or DEFAULT_GEN_LENGTH)
         skip_special = bool(gen_kwargs.pop("skip_special_tokens", True))
         spec = self.spec.with_overrides(**{k: v for k, v in gen_kwargs.items() if k in DECODER_FIELDS})
-        prompt = self.format_prompt(context)
         task, doc_id = getattr(instance, "task_name", None), getattr(instance, "doc_id", None)
+        prompt = self.format_prompt(context, task)
         key = sample_key(model=self.lm.name, peft=self.lm.peft, dtype=str(self.lm.dtype), decoder=spec.to_dict(),
                          gen_length=gen_length, seed=self.seed, task=task, doc_id=doc_id, prompt=prompt,
                          until=until, skip_special_tokens=skip_special, trace=self.trace,
@@ -180,7 +188,24 @@ class MDLMLM(LM):
         reused = sum(it.key in done for it in items)
         if self._rank == 0:
             print(f"reused {reused} of {len(items)} finished samples", file=sys.stderr)
+            if self.auto_batch:
+                print(f"batch size auto: {self.batch_size} (max_batch_size; halved on out-of-memory)", file=sys.stderr)
         bar = tqdm(total=len(pending), unit="sample", desc="decoding", disable=disable_tqdm or self._rank != 0)
+        try:  # the bar is closed before anything else is printed, also on Ctrl-C
+            for chunk in self.batches(pending):
+                records = self.generate_batch(chunk)
+                if self.store is not None:
+                    self.store.put_many(records)
+                done.update({r["key"]: r for r in records})
+                bar.update(len(chunk))
+                bar.set_postfix(nfe=self.total_nfe)
+        finally:
+            bar.close()
+        self.batch_sizes["generate_until"] = self.batch_size
+        return [done[it.key]["text"] for it in items]
+
+    def batches(self, pending: list[Request]):
+        """Batches of requests with the same settings, longest prompts first, of the current batch size."""
         groups: dict[tuple, list[Request]] = {}
         for it in sorted(pending, key=lambda it: -len(it.prompt)):
             groups.setdefault((it.spec, it.gen_length), []).append(it)
@@ -188,15 +213,8 @@ class MDLMLM(LM):
             start = 0
             while start < len(group):
                 chunk = group[start : start + self.batch_size]
-                records = self.generate_batch(chunk)
                 start += len(chunk)
-                if self.store is not None:
-                    self.store.put_many(records)
-                done.update({r["key"]: r for r in records})
-                bar.update(len(chunk))
-                bar.set_postfix(nfe=self.total_nfe)
-        bar.close()
-        return [done[it.key]["text"] for it in items]
+                yield chunk
 
     def generate_batch(self, chunk: list[Request]) -> list[dict]:
         """Decode one batch; with batch_size=auto, halve the batch on out-of-memory and go on."""
@@ -207,7 +225,8 @@ class MDLMLM(LM):
                 raise
             torch.cuda.empty_cache()
             self.batch_size = max(1, len(chunk) // 2)
-            log.warning("out of memory at batch %d: batch size now %d", len(chunk), self.batch_size)
+            if self._rank == 0:
+                print(f"batch size auto: out of memory at {len(chunk)}, now {self.batch_size}", file=sys.stderr)
             half = len(chunk) // 2
             return self.generate_batch(chunk[:half]) + self.generate_batch(chunk[half:])
 

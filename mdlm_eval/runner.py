@@ -138,7 +138,7 @@ def versions() -> dict[str, str]:
 
 def run_evaluation(config: RunConfig) -> dict:
     """Run one evaluation; returns the manifest (on rank 0; other ranks of a data-parallel run get {})."""
-    from mdlm_eval import startup
+    from mdlm_eval import messages, startup
 
     tasks = config.resolved_tasks()
     startup.check_model_name(config.model)  # names first: a mistyped name fails before the heavy imports
@@ -160,12 +160,16 @@ def run_evaluation(config: RunConfig) -> dict:
     staging = folder / ".partial"  # lm-eval writes its files here; each is then renamed into place whole
     tracker = EvaluationTracker(output_path=str(staging))
     start = time.perf_counter()
-    results = lm_eval.simple_evaluate(
-        model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
-        task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
-        evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
-        torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000, verbosity="ERROR",
-    )
+    try:
+        results = lm_eval.simple_evaluate(
+            model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
+            task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
+            evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
+            torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000, verbosity="ERROR",
+        )
+    except BaseException as e:  # a failed start leaves no empty run folder; a hub dataset offline is one line
+        messages.discard_if_empty(folder)
+        raise messages.offline_dataset(e) or e
     wall = time.perf_counter() - start
     if results is None:  # not rank 0
         return {}
@@ -177,6 +181,7 @@ def run_evaluation(config: RunConfig) -> dict:
     publish(staging, folder)
 
     manifest = build_manifest(config, spec, len(plan), gen_length, tasks, per_sample, wall, results, folder)
+    manifest["batch_size_used"] = (results["config"].get("batch_sizes") or [None])[0]  # what `auto` chose
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
 

@@ -12,6 +12,7 @@ transformers and lm-eval take seconds to import. So, before any of that:
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import re
@@ -46,6 +47,17 @@ def project_task_names(folder: Path = TASKS_DIR) -> set[str]:
             elif key == "tag" and isinstance(value, list):
                 names.update(v for v in value if isinstance(v, str))
     return names
+
+
+@functools.cache
+def project_prefills(folder: Path = TASKS_DIR) -> dict[str, str]:
+    """{task: gen_prefix} of the project's tasks that prefill the assistant turn (the d1 tasks' `<reasoning>`)."""
+    prefills = {}
+    for path in sorted(folder.rglob("*.yaml")):
+        config = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskYamlLoader)
+        if isinstance(config, dict) and isinstance(config.get("task"), str) and isinstance(config.get("gen_prefix"), str):
+            prefills[config["task"]] = config["gen_prefix"]
+    return prefills
 
 
 def lm_eval_may_define(name: str) -> bool:
