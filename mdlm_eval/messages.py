@@ -66,7 +66,13 @@ def offline_dataset(error: BaseException) -> UsageError | None:
     return None
 
 
-def discard_if_empty(folder: Path) -> None:
-    """Remove a run folder that holds no file (a run that failed before saving anything)."""
-    if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
-        shutil.rmtree(folder, ignore_errors=True)
+def discard_if_empty(folder: Path, output_path: Path) -> None:
+    """Remove a run folder that holds no file (a run that failed before saving anything), and the folders between
+    it and `output_path` that it leaves empty."""
+    if not folder.is_dir() or any(p.is_file() for p in folder.rglob("*")):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    parent, top = folder.parent.resolve(), output_path.resolve()
+    while parent != top and top in parent.parents and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent

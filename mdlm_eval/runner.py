@@ -168,7 +168,7 @@ def run_evaluation(config: RunConfig) -> dict:
             torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000, verbosity="ERROR",
         )
     except BaseException as e:  # a failed start leaves no empty run folder; a hub dataset offline is one line
-        messages.discard_if_empty(folder)
+        messages.discard_if_empty(folder, Path(config.output_path))
         raise messages.offline_dataset(e) or e
     wall = time.perf_counter() - start
     if results is None:  # not rank 0
