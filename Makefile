@@ -29,6 +29,7 @@ run: install
 # keeping freed memory in the heap, as GPU caching allocators do, times the loops rather than the allocator.
 bench: install
 	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_TOP_PAD_=1000000000 $(PY) -m mdlm_eval.bench
+	$(PY) -m mdlm_eval.startup_bench --stages
 
 leaderboard: install
 	.venv/bin/mdlm-eval leaderboard results/ --out results/

@@ -107,7 +107,14 @@ def run(
         output_path=output_path, seed=seed,
         trace=trace, device=device,
     )
-    manifest = run_evaluation(config)
+    try:
+        manifest = run_evaluation(config)
+    except KeyboardInterrupt:  # Ctrl-C: one line, what is saved and how to go on
+        from mdlm_eval.messages import interrupted
+        from mdlm_eval.runner import run_dir
+
+        typer.echo(f"\n{interrupted(run_dir(config) / 'store', sys.argv[1:])}", err=True)
+        raise typer.Exit(130) from None
     if manifest:
         print_summary(manifest)
 

@@ -32,6 +32,9 @@ import datasets
 import numpy as np
 
 from mdlm_eval.errors import UsageError
+from mdlm_eval.messages import quiet_lm_eval_warnings
+
+quiet_lm_eval_warnings()  # lm-eval's `--metadata` hint, logged for every task built on these functions
 
 DATA_DIR_VARIABLE = "MDLM_EVAL_DATA_DIR"
 CACHE_VARIABLE = "MDLM_EVAL_CACHE"

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import lm_eval.models  # noqa: F401  (built-in models first: a registry holding only `mdlm` would hide them)
@@ -33,6 +34,7 @@ from mdlm_eval.decoding import DecoderSpec, decode, load_spec, make_plan
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.models import load_model
+from mdlm_eval.startup import project_prefills
 from mdlm_eval.store import SampleStore, sample_key
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class Request:
     key: str
     task: str | None
     doc_id: int | None
+    repeat: int = 0
 
 
 # What this process's `mdlm` models did, kept here because lm-eval drops the model before it saves its files:
@@ -145,6 +148,7 @@ class MDLMLM(LM):
         self.weights = {"model": weights_fingerprint(pretrained), "peft": weights_fingerprint(peft) if peft else None}
         DEVICES.add(str(self._device))
         self.templated = False  # set when lm-eval renders prompts through our chat template
+        self.batch_sizes: dict[str, int] = {}  # the batch size each request type ran at (lm-eval records it)
         self.total_nfe = 0
 
     @classmethod
@@ -179,15 +183,23 @@ class MDLMLM(LM):
                                                   add_generation_prompt=add_generation_prompt,
                                                   continue_final_message=not add_generation_prompt)
 
-    def format_prompt(self, context: str) -> str:
-        """A context lm-eval did not template becomes one user turn (chat=auto), as the model was tuned."""
+    def format_prompt(self, context: str, task: str | None = None) -> str:
+        """A context lm-eval did not template becomes one user turn (chat=auto), as the model was tuned. A project
+        task's prefill (`gen_prefix`, which lm-eval appends to an untemplated context) goes after the generation
+        prompt, so the prompt is the same with or without --apply_chat_template (the d1 prompt)."""
         if self.templated or self.chat == "none" or not self.tokenizer.chat_template:
             return context
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": context}], tokenize=False,
-                                                  add_generation_prompt=True)
+        prefill = project_prefills().get(task or "", "")
+        if not prefill or not context.endswith(prefill):
+            prefill = ""
+        user = context[: len(context) - len(prefill)]
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                                  add_generation_prompt=True) + prefill
 
     # ---- generation ----
-    def resolve(self, instance) -> Request:
+    def resolve(self, instance, repeat: int = 0) -> Request:
+        """A request's prompt, settings, seed and store key. Repeat r > 0 of a request (lm-eval `repeats`) adds r
+        to the seed's and key's parts; repeat 0 keeps those of a task without repeats."""
         context, gen_kwargs = instance.args
         gen_kwargs = dict(gen_kwargs or {})
         until = gen_kwargs.pop("until", None) or []
@@ -196,17 +208,32 @@ class MDLMLM(LM):
                                             or DEFAULT_GEN_LENGTH)
         skip_special = bool(gen_kwargs.pop("skip_special_tokens", True))
         spec = self.spec.with_overrides(**{k: v for k, v in gen_kwargs.items() if k in DECODER_FIELDS})
-        prompt = self.format_prompt(context)
         task, doc_id = getattr(instance, "task_name", None), getattr(instance, "doc_id", None)
+        prompt = self.format_prompt(context, task)
         key = sample_key(model=self.lm.name, peft=self.lm.peft, weights=self.weights, dtype=str(self.lm.dtype),
                          decoder=spec.to_dict(),
                          gen_length=gen_length, seed=self.seed, task=task, doc_id=doc_id, prompt=prompt,
-                         until=until, skip_special_tokens=skip_special, trace=self.trace)
+                         until=until, skip_special_tokens=skip_special, trace=self.trace,
+                         **({"repeat": repeat} if repeat else {}))
         return Request(prompt, spec, gen_length, until, skip_special,
-                       sample_seed(self.seed, task, doc_id), key, task, doc_id)
+                       sample_seed(self.seed, task, doc_id, *([repeat] if repeat else [])), key, task, doc_id, repeat)
+
+    def resolve_all(self, requests) -> list[Request]:
+        """Resolve a request list in which lm-eval repeats each request K = `repeats` times (the same Instance
+        object K times in a row). The n-th copy is repeat n mod K: numbered within the request list, so the same
+        at any batch size and on resume; a document's copies stay on its rank; the padding copies lm-eval adds to
+        even out ranks reuse repeats already decoded."""
+        copies: Counter = Counter()
+        items = []
+        for instance in requests:
+            ident = (getattr(instance, "task_name", None), getattr(instance, "doc_id", None),
+                     getattr(instance, "idx", None), repr(instance.args))
+            items.append(self.resolve(instance, repeat=copies[ident] % max(1, getattr(instance, "repeats", 1) or 1)))
+            copies[ident] += 1
+        return items
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        items = [self.resolve(r) for r in requests]
+        items = self.resolve_all(requests)
         done: dict[str, dict] = {}
         if self.store is not None:
             done = {it.key: rec for it in items if (rec := self.store.get(it.key)) is not None}
@@ -214,7 +241,28 @@ class MDLMLM(LM):
         if self.store is not None and self._rank == 0:
             reused = sum(it.key in done for it in items)
             print(f"reused {reused} of {len(items)} finished samples", file=sys.stderr)
+            if self.auto_batch:
+                print(f"batch size auto: {self.batch_size} (max_batch_size; halved on out-of-memory)", file=sys.stderr)
         bar = tqdm(total=len(pending), unit="sample", desc="decoding", disable=disable_tqdm or self._rank != 0)
+        try:  # the bar is closed before anything else is printed, also on Ctrl-C
+            for chunk in self.batches(pending):
+                records = self.generate_batch(chunk)
+                if self.store is not None:
+                    self.store.put_many(records)
+                done.update({r["key"]: r for r in records})
+                bar.update(len(chunk))
+                bar.set_postfix(nfe=self.total_nfe)
+        finally:
+            bar.close()
+        self.batch_sizes["generate_until"] = self.batch_size
+        finished: dict[tuple, list[dict]] = {}
+        for it in items:
+            finished.setdefault((it.task, it.doc_id), []).append(done[it.key])
+        FINISHED.update(finished)
+        return [done[it.key]["text"] for it in items]
+
+    def batches(self, pending: list[Request]):
+        """Batches of requests with the same settings, longest prompts first, of the current batch size."""
         groups: dict[tuple, list[Request]] = {}
         for it in sorted(pending, key=lambda it: -len(it.prompt)):
             groups.setdefault((it.spec, it.gen_length), []).append(it)
@@ -222,19 +270,8 @@ class MDLMLM(LM):
             start = 0
             while start < len(group):
                 chunk = group[start : start + self.batch_size]
-                records = self.generate_batch(chunk)
                 start += len(chunk)
-                if self.store is not None:
-                    self.store.put_many(records)
-                done.update({r["key"]: r for r in records})
-                bar.update(len(chunk))
-                bar.set_postfix(nfe=self.total_nfe)
-        bar.close()
-        finished: dict[tuple, list[dict]] = {}
-        for it in items:
-            finished.setdefault((it.task, it.doc_id), []).append(done[it.key])
-        FINISHED.update(finished)
-        return [done[it.key]["text"] for it in items]
+                yield chunk
 
     def generate_batch(self, chunk: list[Request]) -> list[dict]:
         """Decode one batch; with batch_size=auto, halve the batch on out-of-memory and go on."""
@@ -245,7 +282,8 @@ class MDLMLM(LM):
                 raise
             torch.cuda.empty_cache()
             self.batch_size = max(1, len(chunk) // 2)
-            log.warning("out of memory at batch %d: batch size now %d", len(chunk), self.batch_size)
+            if self._rank == 0:
+                print(f"batch size auto: out of memory at {len(chunk)}, now {self.batch_size}", file=sys.stderr)
             half = len(chunk) // 2
             return self.generate_batch(chunk[:half]) + self.generate_batch(chunk[half:])
 
@@ -266,7 +304,7 @@ class MDLMLM(LM):
             early_eos = out.trace.early_eos_share(generated, stop_ids.tolist()).tolist()
         records = []
         for row, it in enumerate(chunk):
-            record = {"key": it.key, "task": it.task, "doc_id": it.doc_id,
+            record = {"key": it.key, "task": it.task, "doc_id": it.doc_id, "repeat": it.repeat,
                       "text": self.to_text(generated[row], it.until, it.skip_special_tokens),
                       "nfe": out.nfe, "gen_length": gen_length, "seconds": seconds}
             if self.trace:

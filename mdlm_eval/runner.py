@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from mdlm_eval.decoding import load_spec, make_plan
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.paths import CHECKOUT as REPO
@@ -56,6 +55,8 @@ class RunConfig:
                 if v is not None}
 
     def spec(self):
+        from mdlm_eval.decoding import load_spec  # torch: imported once the names are checked
+
         return load_spec(self.decoder).with_overrides(**self.decoder_overrides())
 
     def resolved_gen_length(self) -> int:
@@ -149,18 +150,23 @@ def versions() -> dict[str, str]:
 
 def run_evaluation(config: RunConfig) -> dict:
     """Run one evaluation; returns the manifest (on rank 0; other ranks of a data-parallel run get {})."""
+    from mdlm_eval import messages, startup
+
+    tasks = config.resolved_tasks()
+    startup.check_model_name(config.model)  # names first: a mistyped name fails before the heavy imports
+    only_project = startup.check_task_names(tasks)
+
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
 
     import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
+    from mdlm_eval.decoding import make_plan
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
     plan = make_plan(spec, gen_length)  # an impossible budget fails here, before the model loads
-    tasks = config.resolved_tasks()
     check_model(config)
-    task_manager = TaskManager(include_path=str(TASKS_DIR))
+    task_manager = startup.task_manager(tasks, only_project)
     check_tasks(task_manager, tasks)
     folder = run_dir(config)
     previous = read_manifest(folder)  # a rerun that decodes nothing keeps this run's measured time per sample
@@ -169,12 +175,16 @@ def run_evaluation(config: RunConfig) -> dict:
     staging = folder / ".partial"  # lm-eval writes its files here; each is then renamed into place whole
     tracker = EvaluationTracker(output_path=str(staging))
     start = time.perf_counter()
-    results = lm_eval.simple_evaluate(
-        model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
-        task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
-        evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
-        torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000, verbosity="ERROR",
-    )
+    try:
+        results = lm_eval.simple_evaluate(
+            model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
+            task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
+            evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
+            torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000, verbosity="ERROR",
+        )
+    except BaseException as e:  # a failed start leaves no empty run folder; a hub dataset offline is one line
+        messages.discard_if_empty(folder, Path(config.output_path))
+        raise messages.offline_dataset(e) or e
     wall = time.perf_counter() - start
     if results is None:  # not rank 0
         return {}
@@ -187,6 +197,7 @@ def run_evaluation(config: RunConfig) -> dict:
 
     manifest = build_manifest(config, spec, len(plan), gen_length, tasks, per_sample, wall, results, folder)
     manifest.update(timing(per_sample, stored_before, wall, previous))
+    manifest["batch_size_used"] = (results["config"].get("batch_sizes") or [None])[0]  # what `auto` chose
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
 
@@ -277,16 +288,19 @@ def publish(staging: Path, folder: Path) -> None:
 
 
 def attach_sample_stats(samples: dict[str, list[dict]], store: SampleStore) -> list[dict]:
-    """Add each sample's NFE, seconds and trace (from the sample store) to lm-eval's sample records."""
-    by_doc = {(r["task"], r["doc_id"]): r for r in store.records.values()}
+    """Add each sample's NFE, seconds and trace to lm-eval's sample records: this process's decoded records
+    (every repeat of a document), else the sample store's (documents another rank decoded)."""
+    from mdlm_eval.lm_eval_model import FINISHED, sample_fields
+
+    by_doc = {(r["task"], r["doc_id"]): [r] for r in store.records.values()}
     attached = []
     for task, rows in samples.items():
         for row in rows:
-            record = by_doc.get((task, row["doc_id"]))
-            if record is None:
+            records = FINISHED.get((task, row["doc_id"])) or by_doc.get((task, row["doc_id"]))
+            if not records:
                 continue
-            row.update({k: v for k, v in record.items() if k not in ("key", "task", "doc_id", "text")})
-            attached.append(record)
+            row.update(sample_fields(records))
+            attached.extend(records)
     return attached
 
 

@@ -10,13 +10,15 @@ systems:
   integer exponent; the literals used are returned too.
 
 Inputs longer than `MAX_CHARS` and powers whose result would exceed `MAX_POWER_BITS` bits (a model can
-write 9**9**9) are refused: every failure is an `Unevaluable`.
+write 9**9**9) are refused: every failure is an `Unevaluable`. These two bounds are where `evaluate_python`
+departs from `eval`. The value is a function of the text alone, whatever the caller's stack depth.
 """
 from __future__ import annotations
 
 import ast
 import operator
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 MAX_CHARS = 1000
@@ -58,22 +60,48 @@ def _evaluate(expr: str, literal: Callable, binary: dict[type, Callable]):
     text = expr.strip()
     if len(text) > MAX_CHARS:
         raise Unevaluable(f"longer than {MAX_CHARS} characters")
-
-    def fold(node: ast.AST):
-        if isinstance(node, ast.Constant):
-            return literal(node.value)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            return _UNARY[type(node.op)](fold(node.operand))
-        if isinstance(node, ast.BinOp) and type(node.op) in binary:
-            return binary[type(node.op)](fold(node.left), fold(node.right))
-        raise Unevaluable(f"not allowed: {type(node).__name__}")
-
     try:
-        return fold(ast.parse(text, mode="eval").body)
+        return _fold(_parse(text), literal, binary)
     except Unevaluable:
         raise
     except (SyntaxError, ValueError, TypeError, ArithmeticError, RecursionError, MemoryError) as e:
         raise Unevaluable(str(e)) from e
+
+
+def _parse(text: str) -> ast.expr:
+    """`ast.parse` of one expression. Building the tree counts against the caller's recursion limit (a chain of
+    940 unary operators parses at the top of a stack, not 700 frames down), so when the caller's stack is too
+    deep the text is parsed again on a fresh thread's empty stack: the tree depends on the text alone."""
+    try:
+        return ast.parse(text, mode="eval").body
+    except RecursionError:
+        with ThreadPoolExecutor(max_workers=1) as fresh_stack:
+            return fresh_stack.submit(ast.parse, text, mode="eval").result().body
+
+
+def _fold(root: ast.expr, literal: Callable, binary: dict[type, Callable]):
+    """Evaluate the tree bottom-up (left operand first) with an explicit stack: no recursion, so the value
+    never depends on the caller's stack depth."""
+    values: list = []
+    todo: list[tuple[ast.AST, bool]] = [(root, False)]
+    while todo:
+        node, operands_done = todo.pop()
+        if isinstance(node, ast.Constant):
+            values.append(literal(node.value))
+        elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            if operands_done:
+                values.append(_UNARY[type(node.op)](values.pop()))
+            else:
+                todo += [(node, True), (node.operand, False)]
+        elif isinstance(node, ast.BinOp) and type(node.op) in binary:
+            if operands_done:
+                right = values.pop()
+                values.append(binary[type(node.op)](values.pop(), right))
+            else:
+                todo += [(node, True), (node.right, False), (node.left, False)]
+        else:
+            raise Unevaluable(f"not allowed: {type(node).__name__}")
+    return values.pop()
 
 
 def _python_power(base: Number, exponent: Number) -> Number:

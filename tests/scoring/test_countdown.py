@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdlm_eval.scoring import countdown
+from mdlm_eval.scoring.arithmetic import MAX_CHARS, MAX_POWER_BITS, evaluate_python
 from mdlm_eval.scoring.countdown import _d1_cut_at_equals
 
 DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=300)
@@ -77,3 +78,34 @@ def test_each_number_once_means_as_a_multiset() -> None:
     doc = {"numbers": [5, 5, 2], "target": 12}
     assert countdown.process_results(doc, ["\\boxed{5 + 5 + 2}"]) == {"acc": 1, "acc_exact": 1}
     assert countdown.process_results(doc, ["\\boxed{5 + 2 + 5 + 0}"]) == {"acc": 0, "acc_exact": 0}
+
+
+# Where `acc` departs from d1's `eval`, on purpose: the two bounds of mdlm_eval.scoring.arithmetic. Each is
+# pinned at the bound (scored as d1 scores it) and one past it (refused: 0, where d1's eval would give 1).
+def test_d1_bound_expression_length() -> None:
+    doc = {"numbers": [30, 100, 93], "target": 37}
+    at_bound = "30 + 100 -" + " " * (MAX_CHARS - len("30 + 100 -93")) + "93"
+    assert len(at_bound) == MAX_CHARS and eval(at_bound) == eval(at_bound + " ") == 37  # noqa: S307 (constant)
+    assert countdown.acc(doc, f"\\boxed{{{at_bound}}}") == 1
+    assert countdown.acc(doc, f"\\boxed{{{at_bound.replace('-', '- ')}}}") == 0  # MAX_CHARS + 1 characters
+    assert countdown.acc(doc, f"\\boxed{{  {at_bound}  }}") == 1  # counted after stripping, as d1 strips
+
+
+def test_d1_bound_power_size() -> None:
+    assert MAX_POWER_BITS == 65_536  # 2 is 2 bits long: 2**32768 is at the bound, 2**32769 past it
+    assert countdown.acc({"numbers": [2, 32768, 0], "target": 0}, "\\boxed{2**32768*0}") == 1
+    assert countdown.acc({"numbers": [2, 32769, 0], "target": 0}, "\\boxed{2**32769*0}") == 0  # d1: 1
+    assert evaluate_python("(100**99)**98") == 100 ** (99 * 98)  # the largest left-nested power of cd3's numbers
+
+
+def call_at_depth(depth: int, function, *args):
+    return function(*args) if depth == 0 else call_at_depth(depth - 1, function, *args)
+
+
+@pytest.mark.parametrize("depth", [0, 50, 500, 850])
+def test_score_does_not_depend_on_the_callers_stack_depth(depth: int) -> None:
+    doc = {"numbers": [30, 100, 93], "target": 37}
+    deep = "\\boxed{30+100-" + "+" * 940 + "93}"  # 940 unary pluses: a tree 942 levels deep
+    assert call_at_depth(depth, countdown.process_results, doc, [deep]) == {"acc": 1, "acc_exact": 1}
+    nested = "\\boxed{" + "(" * 200 + "30+100-93" + ")" * 200 + "}"
+    assert call_at_depth(depth, countdown.process_results, doc, [nested]) == {"acc": 1, "acc_exact": 1}
