@@ -55,8 +55,11 @@ def project_prefills(folder: Path = TASKS_DIR) -> dict[str, str]:
     prefills = {}
     for path in sorted(folder.rglob("*.yaml")):
         config = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskYamlLoader)
-        if isinstance(config, dict) and isinstance(config.get("task"), str) and isinstance(config.get("gen_prefix"), str):
-            prefills[config["task"]] = config["gen_prefix"]
+        if not isinstance(config, dict):
+            continue
+        task, prefill = config.get("task"), config.get("gen_prefix")
+        if isinstance(task, str) and isinstance(prefill, str):
+            prefills[task] = prefill
     return prefills
 
 

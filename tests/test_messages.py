@@ -94,6 +94,7 @@ def test_d1_prompt_with_or_without_apply_chat_template(task):
                                     chat_template=lm.apply_chat_template if templated else None)
         prompts.append([lm.resolve(instance).prompt for instance in task_obj.instances])
     assert prompts[0] == prompts[1]
-    user = lm.tokenizer.apply_chat_template([{"role": "user", "content": task_obj.doc_to_text(task_obj.instances[0].doc)}],
-                                            tokenize=False, add_generation_prompt=True)
+    question = task_obj.doc_to_text(task_obj.instances[0].doc)
+    user = lm.tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                            add_generation_prompt=True)
     assert prompts[0][0] == user + "<reasoning>"
