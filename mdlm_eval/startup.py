@@ -21,8 +21,8 @@ from pathlib import Path
 import yaml
 
 from mdlm_eval.errors import UsageError
+from mdlm_eval.paths import TASKS_DIR
 
-TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
