@@ -5,7 +5,7 @@
 Model arguments: pretrained, peft, decoder (preset or YAML), gen_length (else the task's max_gen_toks),
 the decoder fields (steps, block_length, block_num, temperature, cfg_scale, remasking, eos_policy,
 gamma_schedule, eos_min_gamma, eos_max_gamma), batch_size (int or auto), max_batch_size, device, dtype,
-family, mask_id, trust_remote_code, mc_num, seed, store (a folder: finished samples are kept there and
+family, mask_id, trust_remote_code, native (LLaDA checkpoints: the native implementation, default true), mc_num, seed, store (a folder: finished samples are kept there and
 reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields.
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ class MDLMLM(LM):
                  device: str | None = None, dtype: str | None = None, family: str | None = None,
                  mask_id: int | None = None, trust_remote_code: bool | None = None, mc_num: int = 128,
                  seed: int = 0, store: str | None = None, trace: bool = False, chat: str = "auto",
-                 **decoder_fields):
+                 native: bool | str = True, **decoder_fields):
         super().__init__()
         unknown = sorted(set(decoder_fields) - set(DECODER_FIELDS))
         if unknown:
@@ -99,7 +99,7 @@ class MDLMLM(LM):
             device = "cpu"
         self._rank, self._world_size, device = init_distributed(device)
         self.lm = load_model(pretrained, peft=peft, dtype=dtype, device=device, family=family, mask_id=mask_id,
-                             trust_remote_code=trust_remote_code)
+                             trust_remote_code=trust_remote_code, native=str(native).lower() not in ("false", "0"))
         self._device = self.lm.device
         self.tokenizer = self.lm.tokenizer
         self.mc_num, self.seed, self.trace, self.chat = int(mc_num), int(seed), bool(trace), chat

@@ -42,6 +42,7 @@ class RunConfig:
     seed: int = 0
     trace: bool = False
     device: str | None = None
+    native: bool = True  # LLaDA checkpoints: the native implementation (False: the checkpoint's own code)
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),
@@ -89,11 +90,11 @@ def run_dir(config: RunConfig) -> Path:
 
 def check_model(config: RunConfig) -> None:
     """The checks of model loading that need no weights: folder contents, adapter folder, device, batch size."""
-    from mdlm_eval.models.loading import check_folder, pick_device, resolve_pretrained
+    from mdlm_eval.models.loading import check_folder, is_llada, pick_device, resolve_pretrained
 
     source, local = resolve_pretrained(config.model)
     if local:
-        check_folder(Path(source))
+        check_folder(Path(source), needs_code=not (config.native and is_llada(source, local)))
     if config.peft and Path(config.peft).expanduser().exists():
         if not (Path(config.peft).expanduser() / "adapter_config.json").is_file():
             raise UsageError(f"adapter folder {config.peft} lacks adapter_config.json")
@@ -112,7 +113,8 @@ def check_tasks(task_manager, tasks: list[str]) -> None:
 def model_args(config: RunConfig, gen_length: int, store: Path) -> str:
     args = {"pretrained": config.model, "peft": config.peft, "decoder": config.decoder, "gen_length": gen_length,
             **config.decoder_overrides(), "batch_size": config.batch_size, "seed": config.seed,
-            "trace": config.trace, "device": config.device, "store": store}
+            "trace": config.trace, "device": config.device, "store": store,
+            "native": None if config.native else False}
     return ",".join(f"{k}={v}" for k, v in args.items() if v is not None)
 
 
