@@ -126,3 +126,73 @@ def ass_generate(model, prompt, gen_length=16, block_num=1, cfg_scale=0.0, mask_
             _commit(x, x0, x0_p, mask_index, end, [counts[i]] * B)
         pos = end
     return x
+
+
+# ---- Fast-dLLM (github NVlabs/Fast-dLLM llada/generate.py): `generate`, `generate_with_prefix_cache`,
+# `generate_with_dual_cache`, with `get_transfer_index` (count-based, or `threshold`), temperature 0,
+# low-confidence remasking. The model's cached forwards use the block-cache protocol of the native LLaDA
+# model (`window_start`), which equals Fast-dLLM's cut prefix cache and `replace_position` dual cache.
+
+
+def _fast_dllm_transfer(logits, mask_index, x, counts, threshold):
+    """`get_transfer_index`: x0 = argmax; count-based: the `counts[j]` most confident masked positions; threshold:
+    every masked position with confidence >= threshold, always the most confident one."""
+    x0 = torch.argmax(logits, dim=-1)
+    p = F.softmax(logits.to(torch.float64), dim=-1)
+    x0_p = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
+    x0 = torch.where(mask_index, x0, x)
+    confidence = torch.where(mask_index, x0_p, torch.tensor(-torch.inf, dtype=x0_p.dtype, device=x0_p.device))
+    transfer = torch.zeros_like(x0, dtype=torch.bool)
+    for j in range(confidence.shape[0]):
+        k = int(mask_index[j].sum()) if threshold is not None else counts[j]
+        idx = topk_leftmost(confidence[j], k)
+        transfer[j, idx] = True
+        if threshold is not None:
+            for n in range(1, k):
+                if confidence[j, idx[n]] < threshold:
+                    transfer[j, idx[n]] = False
+    return x0, transfer
+
+
+@torch.no_grad()
+def fast_dllm_generate(model, prompt, attention_mask=None, steps=16, gen_length=16, block_length=16,
+                       mask_id=126336, threshold=None, cache="none"):
+    """(x, nfe). cache: none (`generate`), prefix (`generate_with_prefix_cache`), dual (`generate_with_dual_cache`).
+    Every block: a full forward (with the cache filled when cached), then, until the block has no masks, forwards
+    of the whole canvas (none), the block and everything after it (prefix) or the block alone (dual)."""
+    B, P = prompt.shape
+    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :P] = prompt
+    if attention_mask is not None:
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(B, gen_length)], -1)
+    assert gen_length % block_length == 0
+    num_blocks = gen_length // block_length
+    assert steps % num_blocks == 0
+    spb = steps // num_blocks
+    nfe = 0
+    for nb in range(num_blocks):
+        s, e = P + nb * block_length, P + (nb + 1) * block_length
+        counts = [llada_counts(int(m), spb) for m in (x[:, s:e] == mask_id).sum(1)]
+        out = model(x, attention_mask=attention_mask, use_cache=cache != "none")
+        nfe += 1
+        mask_index = x == mask_id
+        mask_index[:, e:] = False
+        x0, transfer = _fast_dllm_transfer(out.logits, mask_index, x, [c[0] for c in counts], threshold)
+        x[transfer] = x0[transfer]
+        i = 1
+        while (x[:, s:e] == mask_id).any():
+            start, end = (0, x.shape[1]) if cache == "none" else (s, e if cache == "dual" else x.shape[1])
+            if cache == "none":
+                logits = model(x, attention_mask=attention_mask).logits
+            else:
+                logits = model(x[:, start:end], attention_mask=attention_mask, past_key_values=out.past_key_values,
+                               window_start=start).logits
+            nfe += 1
+            window = x[:, start:end]  # a view: commits land in x
+            mask_index = window == mask_id
+            mask_index[:, e - start:] = False
+            x0, transfer = _fast_dllm_transfer(logits, mask_index, window, [c[i] if i < spb else 0 for c in counts],
+                                               threshold)
+            window[transfer] = x0[transfer]
+            i += 1
+    return x, nfe
