@@ -99,3 +99,13 @@ def test_unsupported_architecture_suggests_native_false(llada_folder):
     (llada_folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(UsageError, match="block_type='sequential'.*native=false"):
         load_model(str(llada_folder))
+
+
+@torch.no_grad()
+def test_logits_range_gives_the_block_only(model, ref):
+    x, m = ref["padded_ids"], ref["padded_mask"]
+    full = model(x, attention_mask=m, use_cache=True)
+    assert torch.equal(model(x, attention_mask=m, logits_range=(4, 8)).logits, full.logits[:, 4:8])
+    window = model(x[:, 4:], attention_mask=m, past_key_values=full.past_key_values, window_start=4,
+                   logits_range=(4, 8)).logits
+    assert torch.allclose(window, full.logits[:, 4:8], atol=1e-5, rtol=0)

@@ -18,6 +18,7 @@ Block caches (the protocol the decoding loop's cached forwards use; no other mod
   queries attend to cached[:s] ++ fresh window ++ cached[s+W:] (prefix cache: the window runs to the end; dual
   cache: the window is the current block), the window sits at its absolute positions, `m` still spans the
   whole sequence. The cache is read, never written.
+- `logits_range=(start, end)` (absolute positions inside the fed window): the logits of those positions only.
 """
 from __future__ import annotations
 
@@ -161,6 +162,7 @@ class LladaModelLM(PreTrainedModel):
         past_key_values: Optional[tuple] = None,
         use_cache: bool = False,
         window_start: int = 0,
+        logits_range: Optional[tuple[int, int]] = None,
         **kwargs,
     ) -> LladaOutput:
         cfg, t = self.config, self.model.transformer
@@ -182,6 +184,8 @@ class LladaModelLM(PreTrainedModel):
             past = None if past_key_values is None else past_key_values[i]
             x, present = block(x, cos, sin, key_mask, past, window_start)
             presents.append(present)
+        if logits_range is not None:  # logits of canvas positions [start, end) only (the decoders' current block)
+            x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]
         x = t.ln_f(x)
         logits = F.linear(x, t.wte.weight) if cfg.weight_tying else t.ff_out(x)
         if cfg.scale_logits:

@@ -12,6 +12,7 @@ Block caches (as the native LLaDA model): `use_cache=True` also returns `past_ke
 [batch, heads, length, head_dim] with K rotated; `model(x[:, s:s+W], attention_mask=<mask of the whole
 sequence>, past_key_values=pkv, window_start=s)` recomputes the window only, its queries attending to
 cached[:s] ++ window ++ cached[s+W:], at positions `cumsum(attention_mask) - 1` sliced to the window.
+`logits_range=(start, end)` (absolute positions inside the fed window) returns the logits of those positions only.
 """
 from __future__ import annotations
 
@@ -153,6 +154,7 @@ class MdlmToyModel(PreTrainedModel):
         past_key_values: Optional[tuple] = None,
         use_cache: bool = False,
         window_start: int = 0,
+        logits_range: Optional[tuple[int, int]] = None,
         **kwargs,
     ) -> MdlmToyOutput:
         b, l = input_ids.shape
@@ -171,5 +173,7 @@ class MdlmToyModel(PreTrainedModel):
             x, present = block(x, cos, sin, key_mask, None if past_key_values is None else past_key_values[i],
                                window_start)
             presents.append(present)
+        if logits_range is not None:  # logits of canvas positions [start, end) only (the decoders' current block)
+            x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]
         logits = self.lm_head(self.norm(x))
         return MdlmToyOutput(logits=logits, past_key_values=tuple(presents) if use_cache else None)
