@@ -7,7 +7,7 @@ ifneq ($(wildcard ../shared/data/tasks),)
 export MDLM_EVAL_DATA_DIR ?= $(abspath ../shared/data/tasks)
 endif
 
-.PHONY: install test run bench leaderboard clean
+.PHONY: install test run bench gpu-check leaderboard clean
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
@@ -29,6 +29,12 @@ run: install
 # keeping freed memory in the heap, as GPU caching allocators do, times the loops rather than the allocator.
 bench: install
 	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_TOP_PAD_=1000000000 $(PY) -m mdlm_eval.bench
+
+# On a CUDA machine: native LLaDA-8B-Instruct vs its own code (bfloat16 logits) and the throughput table with real
+# weights (scripts/gpu_check.py; MODEL=folder for a local copy). Not part of `make test`.
+MODEL ?= GSAI-ML/LLaDA-8B-Instruct
+gpu-check: install
+	$(PY) scripts/gpu_check.py --model $(MODEL)
 
 leaderboard: install
 	.venv/bin/mdlm-eval leaderboard results/ --out results/
