@@ -16,7 +16,7 @@ import torch
 
 from mdlm_eval.decoding.commit import CommitRule, StepInput, make_commit_rule
 from mdlm_eval.decoding.eos import make_eos_policy
-from mdlm_eval.decoding.forward import make_forward
+from mdlm_eval.decoding.cache import make_block_forward
 from mdlm_eval.decoding.noise import RowNoise
 from mdlm_eval.decoding.ranking import RANKINGS
 from mdlm_eval.decoding.schedule import Step, ascending_plan, uniform_plan
@@ -139,7 +139,7 @@ def decode(
     x = torch.cat([input_ids, input_ids.new_full((batch, gen_length), mask_id)], dim=1)
     if attention_mask is not None:
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones((batch, gen_length))], dim=1)
-    forward = make_forward(model, prompt_len, mask_id, spec.cfg_scale)
+    forward = make_block_forward(model, spec, rule, prompt_len, mask_id)
     ranking = RANKINGS[spec.remasking]()
     eos = make_eos_policy(spec.eos_policy, eos_ids, spec.gamma_schedule, spec.eos_min_gamma, spec.eos_max_gamma,
                           spec.remasking, device)

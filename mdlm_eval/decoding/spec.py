@@ -19,6 +19,7 @@ ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "dream_origin", "wino")  # NFE 
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
 GAMMA_SCHEDULES = ("linear", "power")
+CACHES = ("none", "prefix", "dual")  # block caches (Fast-dLLM), `decoding/cache.py`
 STEP_WORDS = ("log", "half", "full")
 
 Steps = Union[int, str]
@@ -45,6 +46,8 @@ class DecoderSpec:
     gamma           eb: bound on sum(H) - max(H) over the committed set
     eps             dream: the last time of the grid linspace(1, eps, steps + 1)
     alg_temp        dream: 0 = the top-k positions; > 0 = positions drawn from softmax(score / alg_temp)
+    cache           none | prefix (the prompt and finished blocks cached) | dual (the masked suffix too): Fast-dLLM
+                    block caches, refreshed at each block's first step (`cache.py`)
     """
 
     name: str = "custom"
@@ -67,6 +70,7 @@ class DecoderSpec:
     gamma: float = 0.01
     eps: float = 1e-3
     alg_temp: float = 0.0
+    cache: str = "none"
 
     @property
     def adaptive(self) -> bool:
@@ -96,6 +100,7 @@ class DecoderSpec:
             ("remasking", REMASKINGS),
             ("eos_policy", EOS_POLICIES),
             ("gamma_schedule", GAMMA_SCHEDULES),
+            ("cache", CACHES),
         ):
             if getattr(self, field) not in allowed:
                 raise UsageError(f"{field} '{getattr(self, field)}' is unknown; choose one of {', '.join(allowed)}")
