@@ -4,7 +4,7 @@
 
 Model arguments: pretrained, peft, decoder (preset or YAML), gen_length (else the task's max_gen_toks),
 the decoder fields (steps, block_length, block_num, temperature, cfg_scale, remasking, eos_policy,
-gamma_schedule, eos_min_gamma, eos_max_gamma), batch_size (int or auto), max_batch_size, device, dtype,
+gamma_schedule, eos_min_gamma, eos_max_gamma, cache), batch_size (int or auto), max_batch_size, device, dtype,
 family, mask_id, trust_remote_code, native (LLaDA checkpoints: the native implementation, default true), mc_num, seed, store (a folder: finished samples are kept there and
 reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields.
 """
@@ -26,12 +26,13 @@ from tqdm import tqdm
 
 from mdlm_eval.decoding import DecoderSpec, decode, load_spec, make_plan
 from mdlm_eval.errors import UsageError
+from mdlm_eval.decoding.cache import check_cache
 from mdlm_eval.models import load_model
 from mdlm_eval.store import SampleStore, sample_key
 
 log = logging.getLogger(__name__)
 DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
-                  "gamma_schedule", "eos_min_gamma", "eos_max_gamma")
+                  "gamma_schedule", "eos_min_gamma", "eos_max_gamma", "cache")
 DEFAULT_GEN_LENGTH = 256
 
 
@@ -100,6 +101,7 @@ class MDLMLM(LM):
         self._rank, self._world_size, device = init_distributed(device)
         self.lm = load_model(pretrained, peft=peft, dtype=dtype, device=device, family=family, mask_id=mask_id,
                              trust_remote_code=trust_remote_code, native=str(native).lower() not in ("false", "0"))
+        check_cache(self.spec, self.lm.model, None)  # a cache the model cannot take: one line, before decoding
         self._device = self.lm.device
         self.tokenizer = self.lm.tokenizer
         self.mc_num, self.seed, self.trace, self.chat = int(mc_num), int(seed), bool(trace), chat

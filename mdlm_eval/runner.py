@@ -35,6 +35,7 @@ class RunConfig:
     block_length: int | None = None
     block_num: int | None = None
     temperature: float | None = None
+    cache: str | None = None  # none | prefix | dual (None: the decoder's)
     tasks: list[str] | None = None
     limit: int | float | None = None
     batch_size: int | str = 8
@@ -46,7 +47,8 @@ class RunConfig:
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),
-                                  ("block_num", self.block_num), ("temperature", self.temperature))
+                                  ("block_num", self.block_num), ("temperature", self.temperature),
+                                  ("cache", self.cache))
                 if v is not None}
 
     def spec(self):
@@ -83,6 +85,8 @@ def run_dir(config: RunConfig) -> Path:
         name += f"_bn{config.block_num}"
     if spec.temperature:
         name += f"_T{spec.temperature:g}"
+    if spec.cache != "none":
+        name += f"_cache-{spec.cache}"
     if config.seed:
         name += f"_seed{config.seed}"
     return Path(config.output_path) / model / name

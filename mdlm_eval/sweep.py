@@ -23,7 +23,7 @@ from mdlm_eval.runner import RunConfig, run_dir, run_evaluation
 GRID_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks", "limit", "batch_size", "seed", "trace", "exclude")
 REQUIRED_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks")
 MODEL_KEYS = ("name", "path", "peft")
-DECODER_KEYS = ("preset", "block_length", "block_num", "temperature")
+DECODER_KEYS = ("preset", "block_length", "block_num", "temperature", "cache")
 RULE_KEYS = ("model", "peft", "decoder", "steps", "gen_length")
 
 
@@ -35,9 +35,11 @@ class Decoder:
     block_length: int | None = None
     block_num: int | None = None
     temperature: float | None = None
+    cache: str | None = None
 
     def overrides(self) -> dict[str, Any]:
-        return {"block_length": self.block_length, "block_num": self.block_num, "temperature": self.temperature}
+        return {"block_length": self.block_length, "block_num": self.block_num, "temperature": self.temperature,
+                "cache": self.cache}
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ class Cell:
     @property
     def label(self) -> str:
         return cell_label(self.config.model, self.config.peft, Decoder(
-            self.config.decoder, self.config.block_length, self.config.block_num, self.config.temperature
+            self.config.decoder, self.config.block_length, self.config.block_num, self.config.temperature,
+            self.config.cache,
         ), self.config.steps, self.config.gen_length)
 
 
@@ -240,8 +243,8 @@ def plan_cells(grid: Grid, output_path: str = "results") -> list[Cell]:
         config = RunConfig(
             model=model, peft=peft, decoder=decoder.preset, steps=steps, gen_length=length,
             block_length=decoder.block_length, block_num=decoder.block_num, temperature=decoder.temperature,
-            tasks=list(grid.tasks), limit=grid.limit, batch_size=grid.batch_size, output_path=output_path,
-            seed=grid.seed, trace=grid.trace,
+            cache=decoder.cache, tasks=list(grid.tasks), limit=grid.limit, batch_size=grid.batch_size,
+            output_path=output_path, seed=grid.seed, trace=grid.trace,
         )
         cells.append(Cell(config, nfe))
     for i, rule in enumerate(grid.exclude):
