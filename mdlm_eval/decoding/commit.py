@@ -165,7 +165,7 @@ class FactorRule(CommitRule):
             return step.candidates.clone()
         ranked, order = step.score.sort(dim=1, descending=True, stable=True)
         n = step.counts.unsqueeze(1)
-        bar = 1 - self.spec.factor / (step.rank + 2.0)
+        bar = 1 - self.spec.factor / (step.rank.double() + 2)  # float64, as the reference's Python floats
         bar[:, 0] = -1.0
         fails = (ranked < bar) & (step.rank < n)
         first = torch.where(fails.any(1), fails.int().argmax(1), step.counts - 1)

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from mdlm_eval import decode
-from mdlm_eval.decoding.reference import fast_dllm_generate
-from mdlm_eval.decoding.spec import DecoderSpec
+from mdlm_eval.decoding.reference import fast_dllm_cached_generate
 from mdlm_eval.errors import UsageError
 from mdlm_eval.models import load_model
 from mdlm_eval.models.llada import LladaConfig, LladaModelLM
@@ -44,7 +43,7 @@ def prompt(n: int, seed: int, high: int = 40) -> torch.Tensor:
     return torch.randint(3, high, (1, n), generator=torch.Generator().manual_seed(seed))
 
 
-THRESHOLD = DecoderSpec(name="threshold", commit="threshold", steps=None, block_length=32, threshold=0.9)
+THRESHOLD = "threshold"  # the preset: Fast-dLLM's tau 0.9, blocks of 32 (overridden to 8 here)
 
 CASES = [  # (preset, decode overrides, reference keyword arguments)
     ("semi_ar", {"steps": "half", "block_length": 8}, {"steps": 16, "block_length": 8}),
@@ -60,7 +59,7 @@ def test_cached_decode_matches_fast_dllm(setup, cache, preset, ours, ref):
     model, mask, eos, prompts = setup
     for seed in range(prompts):
         x = prompt(6 + seed, seed)
-        expected, nfe = fast_dllm_generate(model, x, gen_length=32, mask_id=mask, cache=cache, **ref)
+        expected, nfe = fast_dllm_cached_generate(model, x, gen_length=32, mask_id=mask, cache=cache, **ref)
         out = decode(model, x, preset, gen_length=32, mask_id=mask, eos_token_ids=[eos], cache=cache, **ours)
         assert torch.equal(out.sequences, expected) and out.nfe == nfe
 
@@ -93,7 +92,7 @@ def test_each_left_padded_row_decodes_as_alone(setup, cache, preset, ours):
 
 def test_a_model_without_cache_support_is_refused():
     with pytest.raises(UsageError, match="cache=prefix needs a model with block-cache support.*TinyMDLM"):
-        decode(TinyMDLM(), prompt(4, 0, 40), THRESHOLD, gen_length=32, mask_id=47, eos_token_ids=[1],
+        decode(TinyMDLM(), prompt(4, 0, 40), THRESHOLD, gen_length=32, block_length=8, mask_id=47, eos_token_ids=[1],
                cache="prefix")
 
 
@@ -115,4 +114,4 @@ def test_dual_is_refused_for_a_rule_that_changes_tokens_outside_the_block(monkey
     monkeypatch.setattr(ThresholdRule, "commits_outside_block", True, raising=False)
     with pytest.raises(UsageError, match="cache=dual caches everything outside the current block, but commit rule "
                                          "threshold"):
-        decode(tiny_llada(), prompt(4, 0), THRESHOLD, gen_length=32, mask_id=MASK, eos_token_ids=[EOS], cache="dual")
+        decode(tiny_llada(), prompt(4, 0), THRESHOLD, gen_length=32, block_length=8, mask_id=MASK, eos_token_ids=[EOS], cache="dual")
