@@ -48,14 +48,20 @@ class Row:
         return self.tokens / self.forwards
 
 
-def bench_model(d_model: int = 128, n_layers: int = 2, head_scale: float = 1.0, seed: int = 0) -> LladaModelLM:
+def bench_model(d_model: int = 128, n_layers: int = 2, qk_scale: float = 10.0, head_scale: float = 60.0,
+                seed: int = 0) -> LladaModelLM:
     """The native LLaDA class with LLaDA-8B's vocabulary, head size 128 and ids, `d_model / 128` heads,
-    `n_layers` layers, SwiGLU width 3 d_model; weights N(0, 0.02), the output head multiplied by `head_scale`
-    (random weights give flat distributions; a larger head scale gives confidences a threshold can use)."""
+    `n_layers` layers, SwiGLU width 3 d_model; weights N(0, 0.02), query/key projections times `qk_scale` and
+    the output head times `head_scale`. At N(0, 0.02) alone every masked position gets the same flat
+    distribution, so a threshold commits one token per step; the two scales make attention depend on position
+    and confidences spread out (at the defaults, about a third of a fresh block's positions pass tau = 0.9)."""
     config = LladaConfig(d_model=d_model, n_heads=d_model // 128, n_layers=n_layers, mlp_hidden_size=3 * d_model)
     torch.manual_seed(seed)
     model = LladaModelLM(config).eval()
     with torch.no_grad():
+        for block in model.model.transformer.blocks:
+            block.q_proj.weight.mul_(qk_scale)
+            block.k_proj.weight.mul_(qk_scale)
         model.model.transformer.ff_out.weight.mul_(head_scale)
     return model
 
