@@ -95,13 +95,14 @@ def decoders(
     from rich.console import Console
     from rich.table import Table
 
-    from mdlm_eval.decoding import load_spec, make_plan, preset_names
+    from mdlm_eval.decoding import load_spec, planned_nfe, preset_names
 
     lengths = [int(n) for n in gen_lengths.split(",")]
     table = Table("preset", *[f"NFE at L={n}" for n in lengths], "what it is")
     for name in preset_names():
         spec = load_spec(name)
-        table.add_row(name, *[str(len(make_plan(spec, n))) for n in lengths], spec.description)
+        nfe = [planned_nfe(spec, n) for n in lengths]
+        table.add_row(name, *["adaptive" if k is None else str(k) for k in nfe], spec.description)
     Console().print(table)
 
 

@@ -24,7 +24,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from mdlm_eval.decoding import DecoderSpec, decode, load_spec, make_plan
+from mdlm_eval.decoding import DecoderSpec, decode, load_spec, planned_nfe
 from mdlm_eval.errors import UsageError
 from mdlm_eval.decoding.cache import check_cache
 from mdlm_eval.models import load_model
@@ -32,7 +32,8 @@ from mdlm_eval.store import SampleStore, sample_key
 
 log = logging.getLogger(__name__)
 DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
-                  "gamma_schedule", "eos_min_gamma", "eos_max_gamma", "cache")
+                  "gamma_schedule", "eos_min_gamma", "eos_max_gamma", "commit", "threshold", "threshold_back",
+                  "factor", "gamma", "eps", "alg_temp", "cache")
 DEFAULT_GEN_LENGTH = 256
 
 
@@ -88,7 +89,7 @@ class MDLMLM(LM):
         self.spec = load_spec(decoder).with_overrides(**decoder_fields)
         self.gen_length = int(gen_length) if gen_length else None
         if self.gen_length:
-            make_plan(self.spec, self.gen_length)  # refuse an impossible budget before loading anything
+            planned_nfe(self.spec, self.gen_length)  # refuse an impossible budget before loading anything
         if chat not in ("auto", "none"):
             raise UsageError(f"chat must be auto or none, got {chat}")
         self.auto_batch = str(batch_size) == "auto"
@@ -213,7 +214,7 @@ class MDLMLM(LM):
         for row, it in enumerate(chunk):
             record = {"key": it.key, "task": it.task, "doc_id": it.doc_id,
                       "text": self.to_text(generated[row], it.until, it.skip_special_tokens),
-                      "nfe": out.nfe, "gen_length": gen_length, "seconds": seconds}
+                      "nfe": out.nfe_per_row[row], "gen_length": gen_length, "seconds": seconds}
             if self.trace:
                 record["trace_step"] = out.trace.step[row].tolist()
                 record["trace_eos"] = torch.isin(generated[row], stop_ids).int().tolist()

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from mdlm_eval.decoding import load_spec, make_plan
+from mdlm_eval.decoding import load_spec, planned_nfe
 from mdlm_eval.errors import UsageError
 from mdlm_eval.store import SampleStore, write_atomic
 
@@ -35,6 +35,7 @@ class RunConfig:
     block_length: int | None = None
     block_num: int | None = None
     temperature: float | None = None
+    threshold: float | None = None
     cache: str | None = None  # none | prefix | dual (None: the decoder's)
     tasks: list[str] | None = None
     limit: int | float | None = None
@@ -48,7 +49,7 @@ class RunConfig:
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),
                                   ("block_num", self.block_num), ("temperature", self.temperature),
-                                  ("cache", self.cache))
+                                  ("threshold", self.threshold), ("cache", self.cache))
                 if v is not None}
 
     def spec(self):
@@ -85,6 +86,8 @@ def run_dir(config: RunConfig) -> Path:
         name += f"_bn{config.block_num}"
     if spec.temperature:
         name += f"_T{spec.temperature:g}"
+    if config.threshold is not None:
+        name += f"_tau{config.threshold:g}"
     if spec.cache != "none":
         name += f"_cache-{spec.cache}"
     if config.seed:
@@ -151,7 +154,7 @@ def run_evaluation(config: RunConfig) -> dict:
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
-    plan = make_plan(spec, gen_length)  # an impossible budget fails here, before the model loads
+    nfe = planned_nfe(spec, gen_length)  # an impossible budget fails here, before the model loads
     tasks = config.resolved_tasks()
     check_model(config)
     task_manager = TaskManager(include_path=str(TASKS_DIR))
@@ -176,7 +179,8 @@ def run_evaluation(config: RunConfig) -> dict:
         tracker.save_results_samples(task_name=task, samples=samples[task])
     publish(staging, folder)
 
-    manifest = build_manifest(config, spec, len(plan), gen_length, tasks, per_sample, wall, results, folder)
+    steps = nfe if nfe is not None else spec.resolve_steps(gen_length)  # adaptive: the cap (None: uncapped)
+    manifest = build_manifest(config, spec, steps, gen_length, tasks, per_sample, wall, results, folder)
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
 
@@ -195,7 +199,7 @@ def prepare_folder(folder: Path) -> Path:
     return folder
 
 
-def build_manifest(config: RunConfig, spec, steps: int, gen_length: int, tasks: list[str], per_sample: list[dict],
+def build_manifest(config: RunConfig, spec, steps: int | None, gen_length: int, tasks: list[str], per_sample: list[dict],
                    wall: float, results: dict, folder: Path) -> dict:
     """Every setting, the measured cost (from the per-sample records) and the scores of a finished run."""
     n = len(per_sample)

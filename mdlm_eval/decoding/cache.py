@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import torch
 
-from mdlm_eval.decoding.forward import Forward, make_forward
+from mdlm_eval.decoding.forward import Forward
 from mdlm_eval.decoding.spec import DecoderSpec
 from mdlm_eval.errors import UsageError
 
 
 def supports_block_cache(model: torch.nn.Module) -> bool:
     return bool(getattr(model, "supports_block_cache", False))
+
+
+def own_forward(rule) -> bool:
+    """Whether the commit rule brings its own forward class (WINO's shadow block)."""
+    from mdlm_eval.decoding.commit import CommitRule
+
+    return rule is not None and type(rule).make_forward is not CommitRule.make_forward
 
 
 def check_cache(spec: DecoderSpec, model: torch.nn.Module, rule) -> None:
@@ -36,6 +43,8 @@ def check_cache(spec: DecoderSpec, model: torch.nn.Module, rule) -> None:
     if cfg_scale > 0:
         raise UsageError(f"cache={cache} does not combine with classifier-free guidance (cfg_scale "
                          f"{cfg_scale:g}); use cache=none or cfg_scale=0")
+    if own_forward(rule):
+        raise UsageError(f"commit {spec.commit} runs its own forward pass, which takes no cache; use cache=none")
     if cache == "dual" and getattr(rule, "commits_outside_block", False):
         raise UsageError(f"cache=dual caches everything outside the current block, but commit rule {spec.commit} "
                          f"also changes tokens outside it; use cache=prefix or none")
@@ -85,6 +94,6 @@ def make_block_forward(model: torch.nn.Module, spec: DecoderSpec, rule, prompt_l
     check_cache(spec, model, rule)
     if spec.cache != "none":
         return CachedForward(model, spec.cache)
-    if spec.cfg_scale == 0 and supports_block_cache(model):
+    if spec.cfg_scale == 0 and supports_block_cache(model) and not own_forward(rule):
         return BlockForward(model)
-    return make_forward(model, prompt_len, mask_id, spec.cfg_scale)
+    return rule.make_forward(model, prompt_len, mask_id)

@@ -3,18 +3,20 @@ which committed tokens go back to mask).
 
 A rule is a small class registered by name; `decoders/*.yaml` pick one with `commit: NAME`. It lays the
 canvas out in blocks (`blocks`) and, each step, turns the candidates' scores into a [b, W] selection
-(`select`). Scores are the ranking's, after the EOS policy; higher goes first; ties go to the leftmost
+(`select`; a re-masking rule returns (committed, re-masked)). Scores are the ranking's, after the EOS policy; higher goes first; ties go to the leftmost
 position. Every rule commits at least one candidate per row and step, and every candidate left at the last
 step a `steps` cap allows for a block.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from mdlm_eval.decoding.forward import Forward, ShadowForward, make_forward
 from mdlm_eval.decoding.schedule import Step, ascending_plan, uniform_counts, uniform_plan
 from mdlm_eval.decoding.spec import DecoderSpec
 from mdlm_eval.errors import UsageError
@@ -41,6 +43,7 @@ class Block:
 class StepInput:
     """What a rule sees at one step, for the b rows decoding the block (W = the block's width)."""
 
+    tokens: torch.Tensor  # [b, W] the block's tokens before this step
     score: torch.Tensor  # [b, W] the ranking score, -inf where not a candidate
     candidates: torch.Tensor  # [b, W] bool: the block's masked positions
     counts: torch.Tensor  # [b] long: candidates per row
@@ -98,6 +101,9 @@ class CommitRule:
         else:
             caps = uniform_counts(self.cap, num)
         return [Block(b * length, (b + 1) * length, caps[b]) for b in range(num)]
+
+    def make_forward(self, model: torch.nn.Module, prompt_len: int, mask_id: int) -> Forward:
+        return make_forward(model, prompt_len, mask_id, self.spec.cfg_scale)
 
     def eos_clock(self, block: int, step: int, row_steps: list[int]) -> tuple[int | list[int], int]:
         """(step, total) for the EOS policy's gamma schedule. Adaptive rules: each row's passes so far,
@@ -250,6 +256,57 @@ class DreamOrigin(DreamGrid):
         if step.last:
             return step.candidates.clone()
         return step.dense(u < torch.tensor(self.rate[step.step], dtype=torch.float32), False)
+
+
+@register("wino")
+class WinoRule(CommitRule):
+    """WINO (arXiv 2507.18578; github Feng-Hong/WINO-DLLM LLaDA/decoding.py `decoding_wino`), wide in, narrow out.
+    Wide in: commit every candidate with score > threshold (0.6), at most the min(max(int(0.7 m), 5), 20) best of a
+    row's m masks, at least the best one. Narrow out: when a step commits more than one token, the block's tokens
+    committed at earlier steps whose probability under the shadow view (`ShadowForward`, float64) is below
+    threshold_back (0.9) go back to mask; when there are at least as many as the row's previous commit count a
+    (30 at a block's start), only the a - 1 least probable."""
+
+    adaptive = True
+
+    def make_forward(self, model, prompt_len, mask_id):
+        if self.spec.cfg_scale > 0:
+            raise UsageError("commit wino cannot take cfg_scale: its shadow-block forward has no guidance")
+        if "position_ids" not in inspect.signature(model.forward).parameters:
+            raise UsageError("commit wino needs a model whose forward takes position_ids and a [b, 1, T, T] "
+                             "attention mask (WINO's own LLaDA model file); this one does not")
+        self.forward = ShadowForward(model, mask_id)
+        self.last_accept: torch.Tensor | None = None  # per batch row, on the device (no host sync)
+        return self.forward
+
+    def select(self, step):
+        if step.last:
+            return step.candidates.clone()
+        rows = torch.tensor(step.rows, device=step.score.device)
+        if self.last_accept is None:  # every row decodes the first block's first step
+            self.last_accept = torch.full((len(step.rows),), 30, device=rows.device)
+        if step.step == 0:
+            self.last_accept[rows] = 30
+        last = self.last_accept[rows]
+        most = ((step.counts.float() * 0.7).long()).clamp(min=5, max=20)  # WINO: int(masks * 0.7) in float32
+        over = (step.score > self.spec.threshold) & step.candidates
+        count = over.sum(1, keepdim=True)
+        order = step.score.sort(dim=1, descending=True, stable=True).indices
+        chosen = torch.where(count > most.unsqueeze(1), take_best(step, step.rank < most.unsqueeze(1), order),
+                             torch.where(count == 0, take_best(step, step.rank < 1, order), over))
+        accepted = chosen.sum(1)
+
+        probs = F.softmax(self.forward.shadow.to(torch.float64), dim=-1)
+        back = probs.gather(-1, step.tokens.unsqueeze(-1)).squeeze(-1)
+        committed = ~step.candidates
+        back = torch.where(committed, back, torch.inf)
+        low = back < self.spec.threshold_back
+        lowest = back.sort(dim=1, stable=True).indices
+        capped = torch.zeros_like(low).scatter(1, lowest, (step.rank < (last - 1).unsqueeze(1)).expand_as(lowest))
+        remask = torch.where(low.sum(1, keepdim=True) >= last.unsqueeze(1), capped & committed, low)
+        remask &= (accepted > 1).unsqueeze(1)
+        self.last_accept[rows] = accepted
+        return chosen, remask
 
 
 def make_commit_rule(spec: DecoderSpec, gen_length: int) -> CommitRule:

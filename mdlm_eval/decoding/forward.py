@@ -57,3 +57,30 @@ def make_forward(model: torch.nn.Module, prompt_len: int, mask_id: int, cfg_scal
     if cfg_scale > 0:
         return GuidedForward(model, prompt_len, mask_id, cfg_scale)
     return Forward(model)
+
+
+class ShadowForward(Forward):
+    """WINO's verification forward (github Feng-Hong/WINO-DLLM LLaDA/decoding.py `decoding_wino`): the canvas is
+    followed by a shadow copy of the current block, all masks, at the block's positions. Canvas tokens do not see
+    the shadow; shadow token j sees the canvas except block position j, and the whole shadow. Returns the canvas
+    logits; `self.shadow` keeps the shadow's [b, W, V] (shadow j predicts block position j with its token hidden).
+    The model must take a [b, 1, T, T] boolean attention mask and `position_ids`, as WINO's LLaDA model does."""
+
+    def __init__(self, model: torch.nn.Module, mask_id: int):
+        super().__init__(model)
+        self.mask_id = mask_id
+        self.shadow: torch.Tensor | None = None
+
+    def __call__(self, x, attention_mask, block_start, block_end, first_step_of_block):
+        b, T = x.shape
+        width = block_end - block_start
+        keys = torch.ones_like(x) if attention_mask is None else attention_mask
+        positions = (keys.cumsum(1) - 1).clamp(min=0)
+        positions = torch.cat([positions, positions[:, block_start:block_end]], dim=1)
+        allowed = torch.cat([keys, keys.new_ones(b, width)], dim=1).bool()[:, None, :].repeat(1, T + width, 1)
+        allowed[:, :T, T:] = False
+        allowed[:, T:, block_start:block_end] &= ~torch.eye(width, dtype=torch.bool, device=x.device)
+        extended = torch.cat([x, x.new_full((b, width), self.mask_id)], dim=1)
+        logits = self.model(extended, attention_mask=allowed.unsqueeze(1), position_ids=positions).logits
+        self.shadow = logits[:, T:]
+        return logits[:, :T], 0

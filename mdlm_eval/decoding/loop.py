@@ -52,6 +52,8 @@ class DecodeOutput:
 
 def make_plan(spec: DecoderSpec, gen_length: int) -> list[Step]:
     """The steps of a count-rule decode; raises UsageError for budgets the layout cannot take."""
+    if spec.commit != "count":
+        raise UsageError(f"commit {spec.commit} has no precomputed plan (see planned_nfe)")
     if gen_length < 1:
         raise UsageError(f"gen_length must be >= 1, got {gen_length}")
     steps = spec.resolve_steps(gen_length)
@@ -197,15 +199,18 @@ def decode(
         dense = torch.full(candidates.shape, -torch.inf, dtype=score.dtype, device=device)
         dense.view(-1)[flat] = score
         step = StepInput(
-            score=dense, candidates=candidates, counts=counts, block=block, step=step_in_block,
+            tokens=window, score=dense, candidates=candidates, counts=counts, block=block, step=step_in_block,
             last=spans.cap is not None and step_in_block == spans.cap - 1, logits=cand_logits, flat=flat,
             uniform=lambda dtype: uniform(1, dtype).squeeze(1), rank=rank[:, :width], rows=rows,
             generators=None if noise is None else noise.generators, own_prompt=own_prompt,
         )
         chosen = rule.select(step)
+        chosen, remasked = chosen if isinstance(chosen, tuple) else (chosen, None)
         proposal = window.clone()
         proposal.view(-1)[flat] = x0
         new_window = torch.where(chosen, proposal, window)
+        if remasked is not None:  # a re-masking rule sends committed tokens back to mask
+            new_window = new_window.masked_fill(remasked, mask_id)
         if index is None:
             x[:, start:end] = new_window
         else:
@@ -215,6 +220,8 @@ def decode(
             gen = slice(spans.start, spans.end)
             sel = slice(None) if index is None else index
             unmasked_at[sel, gen] = torch.where(chosen, when, unmasked_at[sel, gen])
+            if remasked is not None:
+                unmasked_at[sel, gen] = unmasked_at[sel, gen].masked_fill(remasked, -1)
             unmasked_score[sel, gen] = torch.where(chosen, dense.to(unmasked_score.dtype), unmasked_score[sel, gen])
         for r in rows:
             row_steps[r] += 1

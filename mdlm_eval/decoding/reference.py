@@ -6,7 +6,7 @@ LLaDA `generate` (github ML-GSAI/LLaDA generate.py) and `eoser_generate`, `ass_g
 `eoser_ass_generate` (github yjyddq/EOSER-ASS-RL eval/generate.py); Fast-dLLM `generate` with `threshold` or
 `factor` (github NVlabs/Fast-dLLM llada/generate.py); the EB-sampler as d2Cache writes it (github
 Kamichanw/d2Cache src/generation/vanilla.py, `gamma`); Dream `_sample` (DreamLM/Dream, the hub's
-generation_utils.py). Temperature 0. Exact ties in the confidence are broken leftmost (torch's CPU `topk`
+generation_utils.py); WINO `decoding_wino` (github Feng-Hong/WINO-DLLM LLaDA/decoding.py). Temperature 0. Exact ties in the confidence are broken leftmost (torch's CPU `topk`
 leaves their order unspecified).
 """
 from __future__ import annotations
@@ -340,3 +340,63 @@ def fast_dllm_cached_generate(model, prompt, attention_mask=None, steps=16, gen_
             window[transfer] = x0[transfer]
             i += 1
     return x, nfe
+
+
+@torch.no_grad()
+def wino_generate(model, prompt, gen_length=32, block_length=16, threshold=0.6, threshold_back=0.9, mask_id=126336):
+    """WINO `decoding_wino` at temperature 0, batch 1 (as released). Returns (x, nfe)."""
+    P = prompt.shape[1]
+    x = torch.full((1, P + gen_length + block_length), mask_id, dtype=torch.long)
+    x[:, :P] = prompt
+    step = 0
+    for nb in range(gen_length // block_length):
+        start, end = P + nb * block_length, P + (nb + 1) * block_length
+        mask_block = x == mask_id
+        mask_block[:, end:] = False
+        unmask_block = torch.zeros_like(mask_block)
+        unmask_block[:, -block_length:] = ~mask_block[:, start:end]
+        position_ids = torch.cat([torch.arange(P + gen_length), torch.arange(start, end)]).unsqueeze(0)
+        attention = torch.ones(1, 1, x.shape[1], x.shape[1], dtype=torch.bool)
+        attention[:, :, :, -block_length:] = False
+        attention[:, :, -block_length:, -block_length:] = True
+        attention[:, :, -block_length:, start:end] = ~torch.eye(block_length, dtype=torch.bool)
+        last_accept = 30
+        while mask_block.any():
+            max_accept = min(max(int(mask_block.sum() * 0.7), 5), 20)
+            logits = model(x, attention_mask=attention, position_ids=position_ids).logits
+            x0 = torch.argmax(logits, dim=-1)
+            shift_left = torch.zeros_like(unmask_block)
+            shift_left[:, start:end] = unmask_block[:, -block_length:]
+            x0[unmask_block] = x[shift_left]
+            p = F.softmax(logits.to(torch.float64), dim=-1)
+            x0_p = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
+            x0 = torch.where(mask_block, x0, x)
+            confidence = torch.where(mask_block, x0_p, -torch.inf)
+            confidence_back = torch.where(unmask_block, x0_p, torch.inf)
+            transfer = confidence > threshold
+            if transfer.sum() > max_accept:
+                transfer = torch.zeros_like(transfer)
+                transfer[0, topk_leftmost(confidence[0], max_accept)] = True
+            elif not transfer.any():
+                transfer[0, topk_leftmost(confidence[0], 1)] = True
+            x[transfer] = x0[transfer]
+            num_accept = transfer.sum()
+            if num_accept > 1:
+                remask = confidence_back < threshold_back
+                if remask.sum() >= last_accept:
+                    remask = torch.zeros_like(remask)
+                    remask[0, confidence_back[0].sort(stable=True).indices[: last_accept - 1]] = True
+            else:
+                remask = torch.zeros_like(transfer)
+            remask_shift = torch.zeros_like(remask)
+            remask_shift[:, start:end] = remask[:, -block_length:]
+            x[remask_shift] = mask_id
+            mask_block[transfer] = False
+            mask_block[remask_shift] = True
+            step += 1
+            transfer_shift = torch.zeros_like(transfer)
+            transfer_shift[:, -block_length:] = transfer[:, start:end]
+            unmask_block[transfer_shift] = True
+            unmask_block[remask] = False
+            last_accept = num_accept
+    return x[:, : P + gen_length], step

@@ -14,8 +14,8 @@ from mdlm_eval.errors import UsageError
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "decoders"
 
 SCHEDULES = ("uniform", "ascending")
-COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin")
-ADAPTIVE_COMMITS = ("threshold", "factor", "eb")  # the number of forward passes is decided while decoding
+COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino")
+ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino")  # the number of forward passes is decided while decoding
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
 GAMMA_SCHEDULES = ("linear", "power")

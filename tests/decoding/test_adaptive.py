@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mdlm_eval import decode
-from mdlm_eval.decoding.reference import dream_generate, eb_generate, fast_dllm_generate
+from mdlm_eval.decoding.reference import dream_generate, eb_generate, fast_dllm_generate, wino_generate
+from mdlm_eval.errors import UsageError
 from mdlm_eval.models.profiles import ShiftedLogits
 from tests.decoding.test_exactness import left_padded, prompts
 from tests.decoding.tiny import EOS, MASK, TinyMDLM
@@ -138,3 +139,33 @@ def test_eoser_under_random_ranking_leaves_scores_alone(model):
     scaled = dict(kw, remasking="low_confidence")
     assert not torch.equal(decode(TinyMDLM(seed=3, eos_bias=6.0), ids, "eoser", **scaled).sequences,
                            decode(TinyMDLM(seed=3, eos_bias=6.0), ids, "full_diffusion", **scaled).sequences)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(threshold=0.3, threshold_back=0.5), dict(threshold=0.2, threshold_back=0.99)])
+def test_wino_matches_reference_and_re_masks(model, kw):
+    ref = dict(threshold=0.6, threshold_back=0.9) | kw
+    batched = check_batch_invariance(model, "wino", gen_length=32, block_length=16, **kw)
+    ids, _ = left_padded()
+    for row in range(3):
+        expected, nfe = wino_generate(model, ids[row: row + 1, PADS[row]:], gen_length=32, block_length=16, mask_id=MASK,
+                                      **ref)
+        assert torch.equal(batched.sequences[row, PADS[row]:], expected[0])
+        assert batched.nfe_per_row[row] == nfe
+
+
+def test_wino_re_masks_committed_tokens(monkeypatch):
+    from mdlm_eval.decoding.commit import WinoRule
+
+    remasked, select = [], WinoRule.select
+    monkeypatch.setattr(WinoRule, "select", lambda self, step: remasked.append(select(self, step)) or remasked[-1])
+    out = decode(TinyMDLM(seed=3, eos_bias=6.0), prompts(1, 5), "wino", gen_length=32, block_length=16,
+                 threshold=0.3, threshold_back=0.5, trace=True, **IDS)
+    assert sum(int(r[1].sum()) for r in remasked if isinstance(r, tuple)) > 0
+    assert (out.sequences != MASK).all() and (out.trace.step >= 0).all()
+
+
+def test_wino_refuses_what_it_cannot_honour():
+    with pytest.raises(UsageError, match="cannot take cfg_scale"):
+        decode(TinyMDLM(), prompts(1, 3), "wino", gen_length=32, cfg_scale=1.0, **IDS)
+    with pytest.raises(UsageError, match="needs a model whose forward takes position_ids"):
+        decode(ShiftedLogits(TinyMDLM()), prompts(1, 3), "wino", gen_length=32, **IDS)

@@ -115,3 +115,8 @@ def test_dual_is_refused_for_a_rule_that_changes_tokens_outside_the_block(monkey
     with pytest.raises(UsageError, match="cache=dual caches everything outside the current block, but commit rule "
                                          "threshold"):
         decode(tiny_llada(), prompt(4, 0), THRESHOLD, gen_length=32, block_length=8, mask_id=MASK, eos_token_ids=[EOS], cache="dual")
+
+
+def test_a_rule_with_its_own_forward_takes_no_cache():
+    with pytest.raises(UsageError, match="commit wino runs its own forward pass, which takes no cache"):
+        decode(tiny_llada(), prompt(4, 0), "wino", gen_length=32, mask_id=MASK, eos_token_ids=[EOS], cache="prefix")
