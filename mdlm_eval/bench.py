@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mdlm_eval import decode
+from mdlm_eval import throughput
 from mdlm_eval.decoding.reference import fast_dllm_generate, llada_generate
 
 LLADA_VOCAB, MASK, EOS = 126_464, 126_336, 126_081
@@ -117,3 +118,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    throughput.main([])  # the block-cache throughput table (mdlm_eval/throughput.py)

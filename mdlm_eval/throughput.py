@@ -11,6 +11,7 @@ LLaDA-8B-Instruct's weights on a GPU.
 """
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import torch
 from mdlm_eval import decode
 from mdlm_eval.models.llada import LladaConfig, LladaModelLM
 
-MASK, EOS = 126_336, 126_081
+MASK, EOS, LLADA_VOCAB = 126_336, 126_081, 126_464
 BASELINE = "semi_ar L/2"
 # name: (preset, cache, extra decode arguments)
 DECODERS = {
@@ -102,13 +103,16 @@ def measure(model, decoder: str, gen_length: int, input_ids, attention_mask, mas
 
 
 def throughput_table(model, make_prompts, gen_lengths=(256, 512), batches=(1, 8), mask_id: int = MASK,
-                     eos_ids: tuple[int, ...] = (EOS,)) -> list[Row]:
+                     eos_ids: tuple[int, ...] = (EOS,), progress=None) -> list[Row]:
+    """Every decoder at every L and batch size; `progress(row)` is called as each row is measured."""
     rows = []
     for gen_length in gen_lengths:
         for batch in batches:
             ids, mask = make_prompts(batch)
             for decoder in DECODERS:
                 rows.append(measure(model, decoder, gen_length, ids, mask, mask_id, eos_ids))
+                if progress is not None:
+                    progress(rows[-1])
     return rows
 
 
@@ -126,10 +130,37 @@ def ratio_lines(rows: list[Row]) -> list[str]:
     return lines
 
 
+HEADER = f"{'decoder':18}{'L':>5}{'batch':>7}{'seconds':>9}{'forwards':>10}{'tokens':>8}{'tok/fwd':>9}{'tok/s':>9}"
+
+
+def format_row(r: Row) -> str:
+    return (f"{r.decoder:18}{r.gen_length:5d}{r.batch:7d}{r.seconds:9.2f}{r.forwards:10d}{r.tokens:8d}"
+            f"{r.tokens_per_forward:9.2f}{r.tokens_per_second:9.1f}")
+
+
 def format_table(rows: list[Row]) -> str:
-    head = f"{'decoder':18}{'L':>5}{'batch':>7}{'seconds':>9}{'forwards':>10}{'tokens':>8}{'tok/fwd':>9}{'tok/s':>9}"
-    lines = [head]
-    for r in rows:
-        lines.append(f"{r.decoder:18}{r.gen_length:5d}{r.batch:7d}{r.seconds:9.2f}{r.forwards:10d}{r.tokens:8d}"
-                     f"{r.tokens_per_forward:9.2f}{r.tokens_per_second:9.1f}")
-    return "\n".join(lines)
+    return "\n".join([HEADER, *map(format_row, rows)])
+
+
+def main(argv=None) -> None:
+    """The `make bench` section: the table on the CPU-sized LLaDA-shaped model (or on CUDA when present)."""
+    parser = argparse.ArgumentParser(description="block-cache throughput")
+    parser.add_argument("--gen-lengths", default="256,512")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--dim", type=int, default=128)
+    args = parser.parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = bench_model(args.dim, args.layers).to(device)
+    print(f"\nblock caches: LLaDA-shaped random model ({args.layers} layers, d_model {args.dim}, head size 128, "
+          f"vocab {LLADA_VOCAB:,}) on {device} with {torch.get_num_threads()} threads; blocks of 32, tau 0.9; "
+          f"tokens counted up to the first EOS (Fast-dLLM's count)")
+    print(HEADER, flush=True)
+    rows = throughput_table(model, lambda b: prompts(b, device=device),
+                            [int(n) for n in args.gen_lengths.split(",")], [int(n) for n in args.batches.split(",")],
+                            progress=lambda r: print(format_row(r), flush=True))
+    print("\n".join(ratio_lines(rows)))
+
+
+if __name__ == "__main__":
+    main()
