@@ -7,7 +7,7 @@ ifneq ($(wildcard ../shared/data/tasks),)
 export MDLM_EVAL_DATA_DIR ?= $(abspath ../shared/data/tasks)
 endif
 
-.PHONY: install test run bench leaderboard leaderboard-png clean
+.PHONY: install test run bench gpu-check leaderboard leaderboard-png clean
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
@@ -30,6 +30,12 @@ run: install
 bench: install
 	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_TOP_PAD_=1000000000 $(PY) -m mdlm_eval.bench
 	$(PY) -m mdlm_eval.startup_bench --stages
+
+# On a CUDA machine: native LLaDA-8B-Instruct vs its own code (bfloat16 logits) and the throughput table with real
+# weights (scripts/gpu_check.py; MODEL=folder for a local copy). Not part of `make test`.
+MODEL ?= GSAI-ML/LLaDA-8B-Instruct
+gpu-check: install
+	$(PY) scripts/gpu_check.py --model $(MODEL)
 
 leaderboard: install
 	.venv/bin/mdlm-eval leaderboard results/ --out results/

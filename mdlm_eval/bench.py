@@ -1,9 +1,10 @@
 """`make bench`: what the decoding loop adds to the model's forward passes.
 
-Runs, on a small model with LLaDA's 126,464-token vocabulary, the plain reference loop
-(`mdlm_eval.decoding.reference`, written like LLaDA's generate.py) and `decode`, checks that both give
-identical tokens, and prints for each the time spent outside the model's forward passes as a multiple of
-the time inside them (timed per call, so a busy machine slows both sides alike).
+Runs, on a small model with LLaDA's 126,464-token vocabulary, the plain reference loops
+(`mdlm_eval.decoding.reference`, written like LLaDA's and Fast-dLLM's generate.py) and `decode` with
+`semi_ar` and `threshold`, checks that both give identical tokens, and prints for each the time spent outside
+the model's forward passes as a multiple of the time inside them (timed per call, so a busy machine slows
+both sides alike).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import torch
 from torch import nn
 
 from mdlm_eval import decode
-from mdlm_eval.decoding.reference import llada_generate
+from mdlm_eval import throughput
+from mdlm_eval.decoding.reference import fast_dllm_generate, llada_generate
 
 LLADA_VOCAB, MASK, EOS = 126_464, 126_336, 126_081
 
@@ -87,22 +89,33 @@ def main() -> None:
     steps = args.gen_length // 2
     settings = dict(gen_length=args.gen_length, steps=steps, block_length=args.block_length)
 
-    t_ref, r_ref, ref = overhead(
-        lambda: llada_generate(model, prompt, mask_id=MASK, eos_id=EOS, **settings), model, args.repeats
-    )
-    t_ours, r_ours, ours = overhead(
-        lambda: decode(model, prompt, "semi_ar", mask_id=MASK, eos_token_ids=[EOS], **settings), model, args.repeats
-    )
-    identical = torch.equal(ref, ours.sequences)
-    print(f"semi_ar on {device} ({dtype}), batch {args.batch}, prompt {args.prompt_length}, L {args.gen_length}, "
-          f"block {args.block_length}, {steps} steps, vocab {LLADA_VOCAB:,}")
-    print(f"{'':20}{'seconds':>9}{'added / forward':>17}")
-    for name, t, r in (("reference loop", t_ref, r_ref), ("mdlm_eval.decode", t_ours, r_ours)):
-        print(f"{name:20}{t:9.2f}{r:16.2f}x")
-    print(f"identical tokens: {identical}")
-    if not identical:
-        raise SystemExit("decode and the reference loop disagree")
+    ids = dict(mask_id=MASK, eos_token_ids=[EOS])
+    cases = [
+        ("semi_ar", f"{steps} steps",
+         lambda: llada_generate(model, prompt, mask_id=MASK, eos_id=EOS, **settings),
+         lambda: decode(model, prompt, "semi_ar", **ids, **settings)),
+        ("threshold", "tau 0.9",
+         lambda: fast_dllm_generate(model, prompt, gen_length=args.gen_length, block_length=args.block_length,
+                                    threshold=0.9, mask_id=MASK)[0],
+         lambda: decode(model, prompt, "threshold", gen_length=args.gen_length, block_length=args.block_length, **ids)),
+    ]
+    print(f"on {device} ({dtype}), batch {args.batch}, prompt {args.prompt_length}, L {args.gen_length}, "
+          f"block {args.block_length}, vocab {LLADA_VOCAB:,}")
+    print(f"{'':30}{'seconds':>9}{'NFE':>6}{'added / forward':>17}")
+    disagree = []
+    for preset, what, reference, ours in cases:
+        t_ref, r_ref, ref = overhead(reference, model, args.repeats)
+        t_ours, r_ours, out = overhead(ours, model, args.repeats)
+        print(f"{preset + ' (' + what + ')':30}")
+        for name, t, r in (("  reference loop", t_ref, r_ref), ("  mdlm_eval.decode", t_ours, r_ours)):
+            print(f"{name:30}{t:9.2f}{out.nfe:6d}{r:16.2f}x")
+        if not torch.equal(ref, out.sequences):
+            disagree.append(preset)
+    print(f"identical tokens: {not disagree}")
+    if disagree:
+        raise SystemExit(f"decode and the reference loop disagree: {', '.join(disagree)}")
 
 
 if __name__ == "__main__":
     main()
+    throughput.main([])  # the block-cache throughput table (mdlm_eval/throughput.py)

@@ -88,6 +88,7 @@ def run(
     block_length: int = typer.Option(None, "--block-length", help="Semi-autoregressive block length."),
     block_num: int = typer.Option(None, "--block-num", help="Ascending step sizes: number of blocks."),
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature (default: the preset's, 0)."),
+    cache: str = typer.Option(None, "--cache", help="Block cache: none, prefix or dual (Fast-dLLM; default: the preset's, none)."),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated tasks (default: mdlm_toy for the toy, else mdlm_reasoning)."),
     limit: float = typer.Option(None, "--limit", help="Samples per task (an int), or a fraction below 1."),
     batch_size: str = typer.Option("8", "--batch-size", help="Batch size, or auto."),
@@ -95,17 +96,18 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed of lm-eval and of per-sample sampling noise."),
     trace: bool = typer.Option(False, "--trace", help="Record when each position was unmasked (decoding-order plots)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
+    native: bool = typer.Option(True, "--native/--no-native", help="LLaDA checkpoints: the native implementation (default) or the checkpoint's own code."),
 ) -> None:
     """Evaluate one model under one decoder and step budget (lm-eval underneath)."""
     from mdlm_eval.runner import RunConfig, print_summary, run_evaluation
 
     config = RunConfig(
         model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length, block_length=block_length,
-        block_num=block_num, temperature=temperature, tasks=tasks.split(",") if tasks else None,
+        block_num=block_num, temperature=temperature, cache=cache, tasks=tasks.split(",") if tasks else None,
         limit=int(limit) if limit is not None and limit >= 1 else limit,
         batch_size=batch_size if batch_size == "auto" or not batch_size.isdigit() else int(batch_size),
         output_path=output_path, seed=seed,
-        trace=trace, device=device,
+        trace=trace, device=device, native=native,
     )
     try:
         manifest = run_evaluation(config)
@@ -127,7 +129,7 @@ def decoders(
     from rich.console import Console
     from rich.table import Table
 
-    from mdlm_eval.decoding import load_spec, make_plan, preset_names
+    from mdlm_eval.decoding import load_spec, planned_nfe, preset_names
 
     try:
         lengths = [int(n) for n in gen_lengths.split(",")]
@@ -136,7 +138,8 @@ def decoders(
     table = Table("preset", *[f"NFE at L={n}" for n in lengths], "what it is")
     for name in preset_names():
         spec = load_spec(name)
-        table.add_row(name, *[str(len(make_plan(spec, n))) for n in lengths], spec.description)
+        nfe = [planned_nfe(spec, n) for n in lengths]
+        table.add_row(name, *["adaptive" if k is None else str(k) for k in nfe], spec.description)
     Console().print(table)
 
 

@@ -4,8 +4,9 @@
 
 Model arguments: pretrained, peft, decoder (preset or YAML), gen_length (else the task's max_gen_toks),
 the decoder fields (steps, block_length, block_num, temperature, cfg_scale, remasking, eos_policy,
-gamma_schedule, eos_min_gamma, eos_max_gamma), batch_size (int or auto), max_batch_size, device, dtype,
-family, mask_id, trust_remote_code, mc_num, seed, store (a folder: finished samples are kept there and
+gamma_schedule, eos_min_gamma, eos_max_gamma, cache), batch_size (int or auto), max_batch_size, device, dtype,
+family, mask_id, trust_remote_code, native (LLaDA checkpoints: the native implementation,
+default true), mc_num, seed, store (a folder: finished samples are kept there and
 reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields. Model
 arguments win over lm-eval's own `--batch_size`, `--max_batch_size` and `--device` options.
 
@@ -30,8 +31,9 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from mdlm_eval.decoding import DecoderSpec, decode, load_spec, make_plan
+from mdlm_eval.decoding import DecoderSpec, decode, load_spec, planned_nfe
 from mdlm_eval.errors import UsageError
+from mdlm_eval.decoding.cache import check_cache
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.models import load_model
 from mdlm_eval.startup import project_prefills
@@ -39,7 +41,8 @@ from mdlm_eval.store import SampleStore, sample_key
 
 log = logging.getLogger(__name__)
 DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
-                  "gamma_schedule", "eos_min_gamma", "eos_max_gamma")
+                  "gamma_schedule", "eos_min_gamma", "eos_max_gamma", "commit", "threshold", "threshold_back",
+                  "factor", "gamma", "eps", "alg_temp", "cache")
 DEFAULT_GEN_LENGTH = 256
 
 
@@ -120,7 +123,7 @@ class MDLMLM(LM):
                  device: str | None = None, dtype: str | None = None, family: str | None = None,
                  mask_id: int | None = None, trust_remote_code: bool | None = None, mc_num: int = 128,
                  seed: int = 0, store: str | None = None, trace: bool = False, chat: str = "auto",
-                 **decoder_fields):
+                 native: bool | str = True, **decoder_fields):
         super().__init__()
         unknown = sorted(set(decoder_fields) - set(DECODER_FIELDS))
         if unknown:
@@ -128,7 +131,7 @@ class MDLMLM(LM):
         self.spec = load_spec(decoder).with_overrides(**decoder_fields)
         self.gen_length = int(gen_length) if gen_length else None
         if self.gen_length:
-            make_plan(self.spec, self.gen_length)  # refuse an impossible budget before loading anything
+            planned_nfe(self.spec, self.gen_length)  # refuse an impossible budget before loading anything
         if chat not in ("auto", "none"):
             raise UsageError(f"chat must be auto or none, got {chat}")
         self.auto_batch = str(batch_size).startswith("auto")
@@ -140,7 +143,8 @@ class MDLMLM(LM):
             device = "cpu"
         self._rank, self._world_size, device = init_distributed(device)
         self.lm = load_model(pretrained, peft=peft, dtype=dtype, device=device, family=family, mask_id=mask_id,
-                             trust_remote_code=trust_remote_code)
+                             trust_remote_code=trust_remote_code, native=str(native).lower() not in ("false", "0"))
+        check_cache(self.spec, self.lm.model, None)  # a cache the model cannot take: one line, before decoding
         self._device = self.lm.device
         self.tokenizer = self.lm.tokenizer
         self.mc_num, self.seed, self.trace, self.chat = int(mc_num), int(seed), bool(trace), chat
@@ -306,7 +310,7 @@ class MDLMLM(LM):
         for row, it in enumerate(chunk):
             record = {"key": it.key, "task": it.task, "doc_id": it.doc_id, "repeat": it.repeat,
                       "text": self.to_text(generated[row], it.until, it.skip_special_tokens),
-                      "nfe": out.nfe, "gen_length": gen_length, "seconds": seconds}
+                      "nfe": out.nfe_per_row[row], "gen_length": gen_length, "seconds": seconds}
             if self.trace:
                 record["trace_step"] = out.trace.step[row].tolist()
                 record["trace_eos"] = torch.isin(generated[row], stop_ids).int().tolist()

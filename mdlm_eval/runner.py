@@ -41,6 +41,8 @@ class RunConfig:
     block_length: int | None = None
     block_num: int | None = None
     temperature: float | None = None
+    threshold: float | None = None
+    cache: str | None = None  # none | prefix | dual (None: the decoder's)
     tasks: list[str] | None = None
     limit: int | float | None = None
     batch_size: int | str = 8
@@ -48,10 +50,12 @@ class RunConfig:
     seed: int = 0
     trace: bool = False
     device: str | None = None
+    native: bool = True  # LLaDA checkpoints: the native implementation (False: the checkpoint's own code)
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),
-                                  ("block_num", self.block_num), ("temperature", self.temperature))
+                                  ("block_num", self.block_num), ("temperature", self.temperature),
+                                  ("threshold", self.threshold), ("cache", self.cache))
                 if v is not None}
 
     def spec(self):
@@ -90,6 +94,10 @@ def run_dir(config: RunConfig) -> Path:
         name += f"_bn{config.block_num}"
     if spec.temperature:
         name += f"_T{spec.temperature:g}"
+    if config.threshold is not None:
+        name += f"_tau{config.threshold:g}"
+    if spec.cache != "none":
+        name += f"_cache-{spec.cache}"
     if config.seed:
         name += f"_seed{config.seed}"
     if config.limit is not None:
@@ -99,11 +107,11 @@ def run_dir(config: RunConfig) -> Path:
 
 def check_model(config: RunConfig) -> None:
     """The checks of model loading that need no weights: folder contents, adapter folder, device, batch size."""
-    from mdlm_eval.models.loading import check_folder, pick_device, resolve_pretrained
+    from mdlm_eval.models.loading import check_folder, is_llada, pick_device, resolve_pretrained
 
     source, local = resolve_pretrained(config.model)
     if local:
-        check_folder(Path(source))
+        check_folder(Path(source), needs_code=not (config.native and is_llada(source, local)))
     if config.peft and Path(config.peft).expanduser().exists():
         if not (Path(config.peft).expanduser() / "adapter_config.json").is_file():
             raise UsageError(f"adapter folder {config.peft} lacks adapter_config.json")
@@ -122,7 +130,8 @@ def check_tasks(task_manager, tasks: list[str]) -> None:
 def model_args(config: RunConfig, gen_length: int, store: Path) -> str:
     args = {"pretrained": config.model, "peft": config.peft, "decoder": config.decoder, "gen_length": gen_length,
             **config.decoder_overrides(), "batch_size": config.batch_size, "seed": config.seed,
-            "trace": config.trace, "device": config.device, "store": store}
+            "trace": config.trace, "device": config.device, "store": store,
+            "native": None if config.native else False}
     return ",".join(f"{k}={v}" for k, v in args.items() if v is not None)
 
 
@@ -160,11 +169,11 @@ def run_evaluation(config: RunConfig) -> dict:
     from lm_eval.loggers import EvaluationTracker
 
     import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
-    from mdlm_eval.decoding import make_plan
+    from mdlm_eval.decoding import planned_nfe
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
-    plan = make_plan(spec, gen_length)  # an impossible budget fails here, before the model loads
+    nfe = planned_nfe(spec, gen_length)  # an impossible budget fails here, before the model loads
     check_model(config)
     task_manager = startup.task_manager(tasks, only_project)
     check_tasks(task_manager, tasks)
@@ -195,7 +204,8 @@ def run_evaluation(config: RunConfig) -> dict:
         tracker.save_results_samples(task_name=task, samples=samples[task])
     publish(staging, folder)
 
-    manifest = build_manifest(config, spec, len(plan), gen_length, tasks, per_sample, wall, results, folder)
+    steps = nfe if nfe is not None else spec.resolve_steps(gen_length)  # adaptive: the cap (None: uncapped)
+    manifest = build_manifest(config, spec, steps, gen_length, tasks, per_sample, wall, results, folder)
     manifest.update(timing(per_sample, stored_before, wall, previous))
     manifest["batch_size_used"] = (results["config"].get("batch_sizes") or [None])[0]  # what `auto` chose
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
@@ -242,7 +252,7 @@ def prepare_folder(folder: Path) -> Path:
     return folder
 
 
-def build_manifest(config: RunConfig, spec, steps: int, gen_length: int, tasks: list[str], per_sample: list[dict],
+def build_manifest(config: RunConfig, spec, steps: int | None, gen_length: int, tasks: list[str], per_sample: list[dict],
                    wall: float, results: dict, folder: Path) -> dict:
     """Every setting, the measured cost (from the per-sample records) and the scores of a finished run (the time
     per sample, which depends on what was reused, comes from `timing`)."""

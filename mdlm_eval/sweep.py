@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
-from mdlm_eval.decoding import load_spec, make_plan
+from mdlm_eval.decoding import load_spec, planned_nfe
 from mdlm_eval.decoding.spec import STEP_WORDS
 from mdlm_eval.errors import UsageError
 from mdlm_eval.runner import DEFAULT_OUTPUT, RunConfig, run_dir, run_evaluation
@@ -23,7 +23,7 @@ from mdlm_eval.runner import DEFAULT_OUTPUT, RunConfig, run_dir, run_evaluation
 GRID_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks", "limit", "batch_size", "seed", "trace", "exclude")
 REQUIRED_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks")
 MODEL_KEYS = ("name", "path", "peft")
-DECODER_KEYS = ("preset", "block_length", "block_num", "temperature")
+DECODER_KEYS = ("preset", "block_length", "block_num", "temperature", "threshold", "cache")
 RULE_KEYS = ("model", "peft", "decoder", "steps", "gen_length")
 
 
@@ -35,9 +35,12 @@ class Decoder:
     block_length: int | None = None
     block_num: int | None = None
     temperature: float | None = None
+    threshold: float | None = None
+    cache: str | None = None
 
     def overrides(self) -> dict[str, Any]:
-        return {"block_length": self.block_length, "block_num": self.block_num, "temperature": self.temperature}
+        return {"block_length": self.block_length, "block_num": self.block_num, "temperature": self.temperature,
+                "threshold": self.threshold, "cache": self.cache}
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class Cell:
     """One run of a sweep, with its decode cost."""
 
     config: RunConfig
-    nfe_per_sample: int
+    nfe_per_sample: int | str  # "adaptive" when decided while decoding
 
     @property
     def folder(self) -> Path:
@@ -71,7 +74,8 @@ class Cell:
     @property
     def label(self) -> str:
         return cell_label(self.config.model, self.config.peft, Decoder(
-            self.config.decoder, self.config.block_length, self.config.block_num, self.config.temperature
+            self.config.decoder, self.config.block_length, self.config.block_num, self.config.temperature,
+            self.config.threshold, self.config.cache,
         ), self.config.steps, self.config.gen_length)
 
 
@@ -234,16 +238,17 @@ def plan_cells(grid: Grid, output_path: str = DEFAULT_OUTPUT) -> list[Cell]:
             continue
         label = cell_label(model, peft, decoder, steps, length)
         try:
-            nfe = len(make_plan(load_spec(decoder.preset).with_overrides(steps=steps, **decoder.overrides()), length))
+            nfe = planned_nfe(load_spec(decoder.preset).with_overrides(steps=steps, **decoder.overrides()), length)
         except UsageError as e:
             raise UsageError(f"{grid.source}: cell {label}: {e}; leave it out with an exclude rule") from None
         config = RunConfig(
             model=model, peft=peft, decoder=decoder.preset, steps=steps, gen_length=length,
             block_length=decoder.block_length, block_num=decoder.block_num, temperature=decoder.temperature,
+            threshold=decoder.threshold, cache=decoder.cache,
             tasks=list(grid.tasks), limit=grid.limit, batch_size=grid.batch_size, output_path=output_path,
             seed=grid.seed, trace=grid.trace,
         )
-        cells.append(Cell(config, nfe))
+        cells.append(Cell(config, "adaptive" if nfe is None else nfe))
     for i, rule in enumerate(grid.exclude):
         if not used[i]:
             raise UsageError(f"{grid.source}: exclude rule {i + 1} {rule} matches no cell (a misspelt value?)")

@@ -4,12 +4,15 @@ A policy has three hooks, applied in the loop's order:
   ban(logits)            before x0 is chosen   (logits_eos_inf)
   rank_logits(logits)    logits the ranking sees (confidence_eos_eot_inf)
   adjust(score, x0, ...) after ranking          (eoser)
+
+EOSER's gamma(s) follows the commit rule's clock (`CommitRule.eos_clock`): the reference's step index and
+total for the count rule; for adaptive rules each row's forward passes so far over the `steps` cap
+(gen_length when uncapped). EOSER-ASS-RL scales EOS only in its `low_confidence` branch, so under the
+`random` ranking eoser leaves the scores alone, as the reference does.
 """
 from __future__ import annotations
 
 import torch
-
-from mdlm_eval.decoding.schedule import Step
 
 
 def linear_gamma(local: int, total: int, lo: float, hi: float) -> float:
@@ -43,7 +46,9 @@ class EosPolicy:
     def rank_logits(self, logits: torch.Tensor) -> torch.Tensor:
         return logits
 
-    def adjust(self, score: torch.Tensor, x0: torch.Tensor, step: Step, total: int) -> torch.Tensor:
+    def adjust(self, score: torch.Tensor, x0: torch.Tensor, local: "int | list[int]", total: int,
+               rows: torch.Tensor) -> torch.Tensor:
+        """`local`: the step (an int) or each active row's step (a list); `rows`: each candidate's row."""
         return score
 
 
@@ -72,20 +77,27 @@ class ConfidenceEosEotInf(EosPolicy):
 class Eoser(EosPolicy):
     """EOS Early Rejection (arXiv 2509.23924): score(x0 = EOS) * gamma(step), gamma rising to 1."""
 
-    def __init__(self, eos_ids: list[int], gamma_schedule: str, lo: float, hi: float):
+    def __init__(self, eos_ids: list[int], gamma_schedule: str, lo: float, hi: float, device=None):
         super().__init__(eos_ids)
         self.gamma = GAMMAS[gamma_schedule]
         self.lo, self.hi = lo, hi
+        self.eos = torch.tensor(self.eos_ids, device=device)  # built once per decode
 
-    def adjust(self, score, x0, step, total):
-        gamma = self.gamma(step.local, total, self.lo, self.hi)
-        is_eos = torch.isin(x0, torch.tensor(self.eos_ids, device=x0.device))
-        return torch.where(is_eos, score * gamma, score)
+    def adjust(self, score, x0, local, total, rows):
+        if isinstance(local, int):
+            gamma = self.gamma(local, total, self.lo, self.hi)
+        else:  # per row: clamp to the last step so that gamma stays within [lo, hi]
+            per_row = [self.gamma(min(s, total - 1), total, self.lo, self.hi) for s in local]
+            gamma = torch.tensor(per_row, dtype=score.dtype, device=score.device)[rows]
+        return torch.where(torch.isin(x0, self.eos), score * gamma, score)
 
 
-def make_eos_policy(name: str, eos_ids: list[int], gamma_schedule: str, lo: float, hi: float) -> EosPolicy:
+def make_eos_policy(name: str, eos_ids: list[int], gamma_schedule: str, lo: float, hi: float,
+                    remasking: str = "low_confidence", device=None) -> EosPolicy:
     if name == "eoser":
-        return Eoser(eos_ids, gamma_schedule, lo, hi)
+        if remasking == "random":  # EOSER-ASS-RL scales only in its low_confidence branch
+            return EosPolicy(eos_ids)
+        return Eoser(eos_ids, gamma_schedule, lo, hi, device)
     return {"none": EosPolicy, "logits_eos_inf": LogitsEosInf, "confidence_eos_eot_inf": ConfidenceEosEotInf}[name](
         eos_ids
     )

@@ -1,8 +1,11 @@
 """The one denoising loop. Every decoder is this loop with other parts plugged in (see `DecoderSpec`).
 
-Each step: (1) forward, (2) choose x0 = argmax of the (Gumbel-noised) logits, (3) rank the masked positions
-of the current block, (4) let the EOS policy adjust the ranking, (5) commit the k best. Only the masked
-positions of the current block (the candidates) are touched after the forward pass.
+The commit rule lays the canvas out in blocks. Rows share the current block; each step, for the rows that
+still have masks in it: (1) forward, (2) choose x0 = argmax of the (Gumbel-noised) logits, (3) rank the
+candidates (the block's masked positions), (4) let the EOS policy adjust the ranking, (5) let the commit rule
+pick the candidates that take x0. A block ends when no row has masks left in it. A row done with the block
+leaves the forward batch, so each row decodes, and spends forward passes, exactly as it does alone. Only the
+candidates are touched after the forward pass; the loop syncs with the device once per step (the mask counts).
 """
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from mdlm_eval.decoding.commit import CommitRule, StepInput, make_commit_rule
 from mdlm_eval.decoding.eos import make_eos_policy
+from mdlm_eval.decoding.cache import make_block_forward
 from mdlm_eval.decoding.noise import RowNoise
 from mdlm_eval.decoding.ranking import RANKINGS
 from mdlm_eval.decoding.schedule import Step, ascending_plan, uniform_plan
@@ -23,9 +28,9 @@ from mdlm_eval.errors import UsageError
 class Trace:
     """When each generated position was unmasked (step index) and its ranking score at that step."""
 
-    step: torch.Tensor  # [batch, gen_length] long
+    step: torch.Tensor  # [batch, gen_length] long: the row's own step count (its forward passes before it)
     score: torch.Tensor  # [batch, gen_length] float
-    num_steps: int
+    num_steps: int  # the most steps any row took
 
     def early_eos_share(self, tokens: torch.Tensor, eos_ids: Sequence[int], fraction: float = 0.25) -> torch.Tensor:
         """Per row, the share of EOS among tokens unmasked in the first `fraction` of the steps.
@@ -40,18 +45,27 @@ class Trace:
 @dataclass
 class DecodeOutput:
     sequences: torch.Tensor  # [batch, prompt_len + gen_length], prompt included
-    nfe: int  # forward passes made
+    nfe: int  # forward passes made (a pass over any number of rows counts once)
     trace: Trace | None = None
+    nfe_per_row: list[int] | None = None  # the passes each row took part in: its NFE when decoded alone
 
 
 def make_plan(spec: DecoderSpec, gen_length: int) -> list[Step]:
-    """The steps of one decode; raises UsageError for budgets the layout cannot take."""
+    """The steps of a count-rule decode; raises UsageError for budgets the layout cannot take."""
+    if spec.commit != "count":
+        raise UsageError(f"commit {spec.commit} has no precomputed plan (see planned_nfe)")
     if gen_length < 1:
         raise UsageError(f"gen_length must be >= 1, got {gen_length}")
     steps = spec.resolve_steps(gen_length)
     if spec.schedule == "ascending":
         return ascending_plan(gen_length, steps, spec.block_num)
     return uniform_plan(gen_length, steps, spec.block_length or gen_length)
+
+
+def planned_nfe(spec: DecoderSpec, gen_length: int) -> int | None:
+    """Forward passes per row, known before decoding; None for adaptive rules. Checks the layout."""
+    rule = make_commit_rule(spec, gen_length)
+    return None if rule.adaptive else sum(block.cap for block in rule.blocks)
 
 
 def choose_tokens(logits: torch.Tensor, temperature: float, uniform: Callable[[int], torch.Tensor]) -> torch.Tensor:
@@ -80,6 +94,19 @@ def check_inputs(model, input_ids, attention_mask, mask_id: int, eos_ids: Sequen
         raise UsageError(f"the prompt already contains the mask token {mask_id}; masks belong to the canvas only")
 
 
+class BlockCounts:
+    """Masks left per row in every block, from one cumulative sum: [batch, num_blocks] in one host copy."""
+
+    def __init__(self, rule: CommitRule, prompt_len: int, device: torch.device):
+        self.prompt_len = prompt_len
+        self.starts = torch.tensor([b.start for b in rule.blocks], device=device)
+        self.ends = torch.tensor([b.end for b in rule.blocks], device=device)
+
+    def __call__(self, x: torch.Tensor, mask_id: int) -> list[list[int]]:
+        masked = torch.nn.functional.pad((x[:, self.prompt_len:] == mask_id).cumsum(1), (1, 0))
+        return (masked[:, self.ends] - masked[:, self.starts]).tolist()  # the step's one host-device sync
+
+
 @torch.no_grad()
 def decode(
     model: torch.nn.Module,
@@ -98,12 +125,12 @@ def decode(
     """Generate `gen_length` tokens after each prompt row by iterative unmasking.
 
     `decoder` is a preset name (`decoders/<name>.yaml`), a YAML path or a `DecoderSpec`; `steps` and the
-    overrides (block_length, block_num, temperature, cfg_scale, remasking, eos_policy, eos_min_gamma, ...)
+    overrides (commit, block_length, block_num, temperature, cfg_scale, remasking, eos_policy, threshold, ...)
     replace its fields. `seeds` (one per row, default 0) seed each row's noise for sampling and random
     ranking, so a row draws the same noise alone or in any batch.
     """
     spec = load_spec(decoder).with_overrides(steps=steps, **overrides)
-    plan = make_plan(spec, gen_length)
+    rule = make_commit_rule(spec, gen_length)
     eos_ids = list(eos_token_ids)
     if spec.eos_policy != "none" and not eos_ids:
         raise UsageError(f"eos_policy {spec.eos_policy} needs at least one id in eos_token_ids")
@@ -114,51 +141,91 @@ def decode(
     x = torch.cat([input_ids, input_ids.new_full((batch, gen_length), mask_id)], dim=1)
     if attention_mask is not None:
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones((batch, gen_length))], dim=1)
-    is_prompt = x != mask_id  # CFG's unconditional copy masks these (padding included, as LLaDA does)
+    forward = make_block_forward(model, spec, rule, prompt_len, mask_id)
     ranking = RANKINGS[spec.remasking]()
-    eos = make_eos_policy(spec.eos_policy, eos_ids, spec.gamma_schedule, spec.eos_min_gamma, spec.eos_max_gamma)
+    eos = make_eos_policy(spec.eos_policy, eos_ids, spec.gamma_schedule, spec.eos_min_gamma, spec.eos_max_gamma,
+                          spec.remasking, device)
     noise = RowNoise(seeds if seeds is not None else [0] * batch, device) if (
-        spec.temperature > 0 or ranking.needs_noise
+        spec.temperature > 0 or ranking.needs_noise or rule.needs_noise
     ) else None
     if noise is not None and len(noise.generators) != batch:
         raise UsageError(f"seeds has {len(noise.generators)} entries for a batch of {batch}")
+    own_prompt = [prompt_len] * batch if attention_mask is None else attention_mask[:, :prompt_len].sum(1).tolist()
+    rank = torch.arange(max(b.end - b.start for b in rule.blocks), device=device).unsqueeze(0)
+    block_counts = BlockCounts(rule, prompt_len, device)
     unmasked_at = torch.full((batch, gen_length), -1, dtype=torch.long, device=device) if trace else None
     unmasked_score = torch.full((batch, gen_length), torch.nan, device=device) if trace else None
 
-    nfe = 0
-    for step in plan:
-        # (1) forward; CFG: one batched call on [x; x with the prompt masked], blended at the candidates
-        if spec.cfg_scale > 0:
-            uncond = x.masked_fill(is_prompt, mask_id)
-            both_mask = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
-            cond_logits, uncond_logits = model(torch.cat([x, uncond]), attention_mask=both_mask).logits.chunk(2)
-        else:
-            cond_logits = model(x, attention_mask=attention_mask).logits
+    nfe, row_steps = 0, [0] * batch
+    block, step_in_block = 0, 0
+    while True:
+        left = block_counts(x, mask_id)
+        while block < len(rule.blocks) and not any(row[block] for row in left):
+            block, step_in_block = block + 1, 0  # the block ends when no row has masks in it
+        if block == len(rule.blocks):
+            break
+        spans = rule.blocks[block]
+        start, end = prompt_len + spans.start, prompt_len + spans.end
+        rows = [r for r in range(batch) if left[r][block]]
+        counts_host = [left[r][block] for r in rows]
+        index = None if len(rows) == batch else torch.tensor(rows, device=device)
+        xa = x if index is None else x.index_select(0, index)
+        am = None if attention_mask is None or index is None else attention_mask.index_select(0, index)
+
+        # (1) forward
+        forward.rows = index
+        logits, offset = forward(xa, attention_mask if index is None else am, start, end, step_in_block == 0)
         nfe += 1
-        candidates = x == mask_id
-        candidates[:, prompt_len + step.end :] = False
-        rows, cols = candidates.nonzero(as_tuple=True)  # row-major, the order of boolean indexing
-        logits = cond_logits[candidates]  # [N, V], a copy (boolean indexing: far faster than by (rows, cols))
-        if spec.cfg_scale > 0:
-            un = uncond_logits[candidates]
-            logits = un + (spec.cfg_scale + 1) * (logits - un)
+        window = xa[:, start:end]
+        candidates = window == mask_id  # [b, W]
+        width = end - start
+        flat = candidates.view(-1).nonzero_static(size=sum(counts_host)).squeeze(1)  # row-major
+        cand_rows = flat // width
+        at = cand_rows * logits.shape[1] + flat % width + (start - offset)
+        cand_logits = logits.reshape(-1, logits.shape[-1]).index_select(0, at)  # [N, V]
+        counts = torch.tensor(counts_host, device=device)
+
+        def uniform(width_: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+            return noise.uniform(rows, counts_host, width_, dtype)
 
         # (2) choose, (3) rank, (4) EOS policy
-        logits = eos.ban(logits)
-        x0 = choose_tokens(logits, spec.temperature, lambda width: noise.uniform(rows, width, torch.float64))
-        score = ranking(eos.rank_logits(logits), x0, lambda: noise.uniform(rows, 1, torch.float64).squeeze(1))
-        score = eos.adjust(score, x0, step, len(plan))
+        cand_logits = eos.ban(cand_logits)
+        x0 = choose_tokens(cand_logits, spec.temperature, uniform)
+        score = ranking(eos.rank_logits(cand_logits), x0, lambda: uniform(1).squeeze(1))
+        local, total = rule.eos_clock(block, step_in_block, [row_steps[r] for r in rows])
+        score = eos.adjust(score, x0, local, total, cand_rows)
 
-        # (5) commit the k best candidates of each row; ties go to the leftmost position
-        ranked = torch.full(x.shape, -torch.inf, dtype=score.dtype, device=device)
-        ranked[rows, cols] = score
-        chosen = ranked.sort(dim=1, descending=True, stable=True).indices[:, : step.k]
-        proposal = torch.empty_like(x)
-        proposal[rows, cols] = x0
-        x.scatter_(1, chosen, proposal.gather(1, chosen))
+        # (5) commit what the rule picks
+        dense = torch.full(candidates.shape, -torch.inf, dtype=score.dtype, device=device)
+        dense.view(-1)[flat] = score
+        step = StepInput(
+            tokens=window, score=dense, candidates=candidates, counts=counts, block=block, step=step_in_block,
+            last=spans.cap is not None and step_in_block == spans.cap - 1, logits=cand_logits, flat=flat,
+            uniform=lambda dtype: uniform(1, dtype).squeeze(1), rank=rank[:, :width], rows=rows,
+            generators=None if noise is None else noise.generators, own_prompt=own_prompt,
+        )
+        chosen = rule.select(step)
+        chosen, remasked = chosen if isinstance(chosen, tuple) else (chosen, None)
+        proposal = window.clone()
+        proposal.view(-1)[flat] = x0
+        new_window = torch.where(chosen, proposal, window)
+        if remasked is not None:  # a re-masking rule sends committed tokens back to mask
+            new_window = new_window.masked_fill(remasked, mask_id)
+        if index is None:
+            x[:, start:end] = new_window
+        else:
+            x[index, start:end] = new_window
         if trace:
-            unmasked_at.scatter_(1, chosen - prompt_len, step.index)
-            unmasked_score.scatter_(1, chosen - prompt_len, ranked.gather(1, chosen).to(unmasked_score.dtype))
+            when = torch.tensor([row_steps[r] for r in rows], device=device).unsqueeze(1)
+            gen = slice(spans.start, spans.end)
+            sel = slice(None) if index is None else index
+            unmasked_at[sel, gen] = torch.where(chosen, when, unmasked_at[sel, gen])
+            if remasked is not None:
+                unmasked_at[sel, gen] = unmasked_at[sel, gen].masked_fill(remasked, -1)
+            unmasked_score[sel, gen] = torch.where(chosen, dense.to(unmasked_score.dtype), unmasked_score[sel, gen])
+        for r in rows:
+            row_steps[r] += 1
+        step_in_block += 1
 
-    run_trace = Trace(unmasked_at, unmasked_score, len(plan)) if trace else None
-    return DecodeOutput(sequences=x, nfe=nfe, trace=run_trace)
+    run_trace = Trace(unmasked_at, unmasked_score, max(row_steps)) if trace else None
+    return DecodeOutput(sequences=x, nfe=nfe, trace=run_trace, nfe_per_row=row_steps)

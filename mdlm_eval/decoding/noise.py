@@ -11,12 +11,11 @@ class RowNoise:
         self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
         self.device = device
 
-    def uniform(self, rows: torch.Tensor, width: int, dtype: torch.dtype) -> torch.Tensor:
-        """U(0, 1) of shape [len(rows), width]; `rows` (the batch row of each entry) must be sorted."""
-        counts = torch.bincount(rows, minlength=len(self.generators)).tolist()
+    def uniform(self, rows: list[int], counts: list[int], width: int, dtype: torch.dtype) -> torch.Tensor:
+        """U(0, 1) of shape [sum(counts), width]: counts[i] draws from batch row rows[i]'s stream, in order."""
         draws = [
-            torch.rand(n, width, generator=g, dtype=dtype, device=self.device)
-            for g, n in zip(self.generators, counts)
+            torch.rand(n, width, generator=self.generators[r], dtype=dtype, device=self.device)
+            for r, n in zip(rows, counts)
             if n
         ]
         return torch.cat(draws) if draws else torch.empty(0, width, dtype=dtype, device=self.device)

@@ -57,8 +57,9 @@ class Margin(Ranking):
 
 @register("entropy")
 class NegativeEntropy(Ranking):
-    """-H(p) = sum p log p, most certain first (Dream `entropy`)."""
+    """-H(p) = sum p log(p + 1e-10), most certain first (Dream `sample_tokens` with `neg_entropy`, its epsilon
+    included)."""
 
     def __call__(self, logits, x0, uniform):
-        logp = F.log_softmax(logits, dim=-1)
-        return (logp.exp() * logp).nan_to_num(0.0).sum(-1)
+        p = F.softmax(logits, dim=-1)
+        return (p * torch.log(p + 1e-10)).sum(-1)

@@ -3,8 +3,11 @@
 The oracle of the exactness tests and the baseline of `make bench`; not used for decoding.
 
 LLaDA `generate` (github ML-GSAI/LLaDA generate.py) and `eoser_generate`, `ass_generate`,
-`eoser_ass_generate` (github yjyddq/EOSER-ASS-RL eval/generate.py), temperature 0. Exact ties in the
-confidence are broken leftmost (torch's CPU `topk` leaves their order unspecified).
+`eoser_ass_generate` (github yjyddq/EOSER-ASS-RL eval/generate.py); Fast-dLLM `generate` with `threshold` or
+`factor` (github NVlabs/Fast-dLLM llada/generate.py); the EB-sampler as d2Cache writes it (github
+Kamichanw/d2Cache src/generation/vanilla.py, `gamma`); Dream `_sample` (DreamLM/Dream, the hub's
+generation_utils.py); WINO `decoding_wino` (github Feng-Hong/WINO-DLLM LLaDA/decoding.py). Temperature 0. Exact ties in the confidence are broken leftmost (torch's CPU `topk`
+leaves their order unspecified).
 """
 from __future__ import annotations
 
@@ -126,3 +129,274 @@ def ass_generate(model, prompt, gen_length=16, block_num=1, cfg_scale=0.0, mask_
             _commit(x, x0, x0_p, mask_index, end, [counts[i]] * B)
         pos = end
     return x
+
+
+@torch.no_grad()
+def fast_dllm_generate(model, prompt, attention_mask=None, gen_length=64, block_length=32, threshold=None, factor=None,
+                       mask_id=126336):
+    """Fast-dLLM `generate` with `threshold` (tau) or `factor` (f), low_confidence, no cache. Returns (x, nfe).
+
+    Each block loops until no row has a mask in it (`while True ... break`); `steps` plays no part. The factor
+    path skips rows with no masks left (the released code indexes an empty list there)."""
+    B, P = prompt.shape
+    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :P] = prompt
+    if attention_mask is not None:
+        attention_mask = torch.cat([attention_mask, torch.ones(B, gen_length, dtype=attention_mask.dtype)], -1)
+    nfe = 0
+    for nb in range(gen_length // block_length):
+        start, end = P + nb * block_length, P + (nb + 1) * block_length
+        while True:
+            nfe += 1
+            mask_index = x == mask_id
+            logits = model(x, attention_mask=attention_mask).logits
+            mask_index[:, end:] = 0
+            x0 = torch.argmax(logits, dim=-1)
+            p = F.softmax(logits.to(torch.float64), dim=-1)
+            x0_p = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
+            x0 = torch.where(mask_index, x0, x)
+            confidence = torch.where(mask_index, x0_p, torch.tensor(-torch.inf, dtype=x0_p.dtype))
+            transfer = torch.zeros_like(x0, dtype=torch.bool)
+            for j in range(B):
+                n = int(mask_index[j].sum())
+                if factor is None:
+                    select = topk_leftmost(confidence[j], n)
+                    transfer[j, select] = True
+                    for k in range(1, n):
+                        if confidence[j, select[k]] < threshold:
+                            transfer[j, select[k]] = False
+                elif n > 0:
+                    threshs = [1 - factor / (m + 1) for m in range(1, n + 1)]
+                    threshs[0] = -1
+                    ranked = torch.sort(confidence[j][mask_index[j]], descending=True)[0]
+                    for top_i in range(len(threshs)):
+                        if ranked[top_i] < threshs[top_i]:
+                            break
+                    if top_i == 0 or top_i == len(threshs) - 1:
+                        top_i += 1
+                    transfer[j, topk_leftmost(confidence[j], top_i)] = True
+            x[transfer] = x0[transfer]
+            if (x[:, start:end] == mask_id).sum() == 0:
+                break
+    return x, nfe
+
+
+@torch.no_grad()
+def eb_generate(model, prompt, attention_mask=None, gen_length=64, block_length=32, gamma=0.01, alg="maskgit_plus",
+                mask_id=126336):
+    """d2Cache `vanilla_generate` with `gamma` (EB-sampler), num_transfer_tokens 1. Returns (x, nfe per row).
+
+    Rows with no masks left in the block sit out the forward pass (d2Cache's `check_can_generate`). The
+    cummax runs along each row (d2Cache's `torch.cummax(entropy, dim=0)` runs across the batch)."""
+    B, P = prompt.shape
+    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :P] = prompt
+    if attention_mask is not None:
+        attention_mask = torch.cat([attention_mask, torch.ones(B, gen_length, dtype=attention_mask.dtype)], -1)
+    nfe = [0] * B
+    for nb in range(gen_length // block_length):
+        block = torch.zeros(B, gen_length, dtype=torch.bool)
+        block[:, nb * block_length: (nb + 1) * block_length] = True
+        while True:
+            remaining = x[:, P:] == mask_id
+            active = torch.nonzero((remaining & block).any(1)).squeeze(1)
+            if active.numel() == 0:
+                break
+            am = None if attention_mask is None else attention_mask[active]
+            logits = model(x[active], attention_mask=am).logits[:, P:]
+            probs = torch.softmax(logits, dim=-1)
+            confidence, x0 = probs.max(dim=-1)
+            if alg == "entropy":
+                confidence = torch.sum(probs * torch.log(probs + 1e-10), dim=-1)
+            eligible = remaining[active] & block[active]
+            confidence = torch.where(eligible, confidence, -torch.inf)
+            ids = torch.sort(confidence, dim=-1, descending=True, stable=True).indices
+            entropy = torch.gather(torch.distributions.Categorical(probs=probs.float()).entropy(), -1, ids)
+            bound = torch.cumsum(entropy, dim=1) - torch.cummax(entropy, dim=1).values
+            k = torch.clamp((bound <= gamma).sum(dim=1), min=torch.ones_like(ids[:, 0]), max=eligible.sum(1))
+            for i, row in enumerate(active.tolist()):
+                select = topk_leftmost(confidence[i], int(k[i]))
+                x[row, P + select] = x0[i, select]
+                nfe[row] += 1
+    return x, nfe
+
+
+def dream_sample_tokens(logits, alg):
+    """Dream `sample_tokens` at temperature 0: (confidence, x0) with x0 the most likely token."""
+    probs = torch.softmax(logits, dim=-1)
+    confidence, x0 = probs.max(dim=-1)
+    if alg == "topk_margin":
+        top = torch.sort(probs, dim=-1, descending=True)[0]
+        confidence = top[:, 0] - top[:, 1]
+    if alg == "entropy":
+        confidence = torch.sum(probs * torch.log(probs + 1e-10), dim=-1)
+    return confidence, x0
+
+
+@torch.no_grad()
+def dream_generate(model, prompt, gen_length=32, steps=16, eps=1e-3, alg="entropy", alg_temp=0.0, mask_id=126336,
+                   generator=None):
+    """Dream `_sample` at temperature 0 on a model with Dream's right-shifted logits, no attention mask.
+
+    `generator` stands for the global RNG Dream draws from (origin's transfer draws; alg_temp's multinomial)."""
+    x = F.pad(prompt, (0, gen_length), value=mask_id)
+    timesteps = torch.linspace(1, eps, steps + 1, device=x.device)
+    for i in range(steps):
+        mask_index = x == mask_id
+        logits = model(x).logits
+        logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+        mask_logits = logits[mask_index]
+        t, s = timesteps[i], timesteps[i + 1]
+        if alg == "origin":
+            p_transfer = 1 - s / t if i < steps - 1 else 1
+            x0 = torch.zeros_like(x[mask_index], dtype=torch.long) + mask_id
+            transfer = torch.rand(*x0.shape, generator=generator) < p_transfer
+            _, x0[transfer] = dream_sample_tokens(mask_logits[transfer], "maskgit_plus")
+            x[mask_index] = x0.clone()
+            continue
+        confidence, x0 = dream_sample_tokens(mask_logits, alg)
+        num_mask_token = mask_index.sum() / mask_index.shape[0]
+        number = int(num_mask_token * (1 - s / t)) if i < steps - 1 else int(num_mask_token)
+        full_confidence = torch.full_like(x, -torch.inf, dtype=logits.dtype)
+        full_confidence[mask_index] = confidence
+        if number > 0:
+            if alg_temp is None or alg_temp == 0:
+                transfer_index = torch.stack([topk_leftmost(row, number) for row in full_confidence])
+            else:
+                full_confidence = F.softmax(full_confidence / alg_temp, dim=-1)
+                transfer_index = torch.multinomial(full_confidence, num_samples=number, generator=generator)
+            x_ = torch.zeros_like(x) + mask_id
+            x_[mask_index] = x0.clone()
+            rows = torch.arange(x.size(0)).unsqueeze(1).expand_as(transfer_index)
+            x[rows, transfer_index] = x_[rows, transfer_index]
+    return x
+
+
+# ---- Fast-dLLM (github NVlabs/Fast-dLLM llada/generate.py): `generate`, `generate_with_prefix_cache`,
+# `generate_with_dual_cache`, with `get_transfer_index` (count-based, or `threshold`), temperature 0,
+# low-confidence remasking. The model's cached forwards use the block-cache protocol of the native LLaDA
+# model (`window_start`), which equals Fast-dLLM's cut prefix cache and `replace_position` dual cache.
+
+
+def _fast_dllm_cached_transfer(logits, mask_index, x, counts, threshold):
+    """`get_transfer_index`: x0 = argmax; count-based: the `counts[j]` most confident masked positions; threshold:
+    every masked position with confidence >= threshold, always the most confident one."""
+    x0 = torch.argmax(logits, dim=-1)
+    p = F.softmax(logits.to(torch.float64), dim=-1)
+    x0_p = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
+    x0 = torch.where(mask_index, x0, x)
+    confidence = torch.where(mask_index, x0_p, torch.tensor(-torch.inf, dtype=x0_p.dtype, device=x0_p.device))
+    transfer = torch.zeros_like(x0, dtype=torch.bool)
+    for j in range(confidence.shape[0]):
+        k = int(mask_index[j].sum()) if threshold is not None else counts[j]
+        idx = topk_leftmost(confidence[j], k)
+        transfer[j, idx] = True
+        if threshold is not None:
+            for n in range(1, k):
+                if confidence[j, idx[n]] < threshold:
+                    transfer[j, idx[n]] = False
+    return x0, transfer
+
+
+@torch.no_grad()
+def fast_dllm_cached_generate(model, prompt, attention_mask=None, steps=16, gen_length=16, block_length=16,
+                              mask_id=126336, threshold=None, cache="none"):
+    """(x, nfe). cache: none (`generate`), prefix (`generate_with_prefix_cache`), dual (`generate_with_dual_cache`).
+    Every block: a full forward (with the cache filled when cached), then, until the block has no masks, forwards
+    of the whole canvas (none), the block and everything after it (prefix) or the block alone (dual)."""
+    B, P = prompt.shape
+    x = torch.full((B, P + gen_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :P] = prompt
+    if attention_mask is not None:
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(B, gen_length)], -1)
+    assert gen_length % block_length == 0
+    num_blocks = gen_length // block_length
+    assert steps % num_blocks == 0
+    spb = steps // num_blocks
+    nfe = 0
+    for nb in range(num_blocks):
+        s, e = P + nb * block_length, P + (nb + 1) * block_length
+        counts = [llada_counts(int(m), spb) for m in (x[:, s:e] == mask_id).sum(1)]
+        out = model(x, attention_mask=attention_mask, use_cache=cache != "none")
+        nfe += 1
+        mask_index = x == mask_id
+        mask_index[:, e:] = False
+        x0, transfer = _fast_dllm_cached_transfer(out.logits, mask_index, x, [c[0] for c in counts], threshold)
+        x[transfer] = x0[transfer]
+        i = 1
+        while (x[:, s:e] == mask_id).any():
+            start, end = (0, x.shape[1]) if cache == "none" else (s, e if cache == "dual" else x.shape[1])
+            if cache == "none":
+                logits = model(x, attention_mask=attention_mask).logits
+            else:
+                logits = model(x[:, start:end], attention_mask=attention_mask, past_key_values=out.past_key_values,
+                               window_start=start).logits
+            nfe += 1
+            window = x[:, start:end]  # a view: commits land in x
+            mask_index = window == mask_id
+            mask_index[:, e - start:] = False
+            x0, transfer = _fast_dllm_cached_transfer(logits, mask_index, window, [c[i] if i < spb else 0 for c in counts],
+                                               threshold)
+            window[transfer] = x0[transfer]
+            i += 1
+    return x, nfe
+
+
+@torch.no_grad()
+def wino_generate(model, prompt, gen_length=32, block_length=16, threshold=0.6, threshold_back=0.9, mask_id=126336):
+    """WINO `decoding_wino` at temperature 0, batch 1 (as released). Returns (x, nfe)."""
+    P = prompt.shape[1]
+    x = torch.full((1, P + gen_length + block_length), mask_id, dtype=torch.long)
+    x[:, :P] = prompt
+    step = 0
+    for nb in range(gen_length // block_length):
+        start, end = P + nb * block_length, P + (nb + 1) * block_length
+        mask_block = x == mask_id
+        mask_block[:, end:] = False
+        unmask_block = torch.zeros_like(mask_block)
+        unmask_block[:, -block_length:] = ~mask_block[:, start:end]
+        position_ids = torch.cat([torch.arange(P + gen_length), torch.arange(start, end)]).unsqueeze(0)
+        attention = torch.ones(1, 1, x.shape[1], x.shape[1], dtype=torch.bool)
+        attention[:, :, :, -block_length:] = False
+        attention[:, :, -block_length:, -block_length:] = True
+        attention[:, :, -block_length:, start:end] = ~torch.eye(block_length, dtype=torch.bool)
+        last_accept = 30
+        while mask_block.any():
+            max_accept = min(max(int(mask_block.sum() * 0.7), 5), 20)
+            logits = model(x, attention_mask=attention, position_ids=position_ids).logits
+            x0 = torch.argmax(logits, dim=-1)
+            shift_left = torch.zeros_like(unmask_block)
+            shift_left[:, start:end] = unmask_block[:, -block_length:]
+            x0[unmask_block] = x[shift_left]
+            p = F.softmax(logits.to(torch.float64), dim=-1)
+            x0_p = torch.gather(p, -1, x0.unsqueeze(-1)).squeeze(-1)
+            x0 = torch.where(mask_block, x0, x)
+            confidence = torch.where(mask_block, x0_p, -torch.inf)
+            confidence_back = torch.where(unmask_block, x0_p, torch.inf)
+            transfer = confidence > threshold
+            if transfer.sum() > max_accept:
+                transfer = torch.zeros_like(transfer)
+                transfer[0, topk_leftmost(confidence[0], max_accept)] = True
+            elif not transfer.any():
+                transfer[0, topk_leftmost(confidence[0], 1)] = True
+            x[transfer] = x0[transfer]
+            num_accept = transfer.sum()
+            if num_accept > 1:
+                remask = confidence_back < threshold_back
+                if remask.sum() >= last_accept:
+                    remask = torch.zeros_like(remask)
+                    remask[0, confidence_back[0].sort(stable=True).indices[: last_accept - 1]] = True
+            else:
+                remask = torch.zeros_like(transfer)
+            remask_shift = torch.zeros_like(remask)
+            remask_shift[:, start:end] = remask[:, -block_length:]
+            x[remask_shift] = mask_id
+            mask_block[transfer] = False
+            mask_block[remask_shift] = True
+            step += 1
+            transfer_shift = torch.zeros_like(transfer)
+            transfer_shift[:, -block_length:] = transfer[:, start:end]
+            unmask_block[transfer_shift] = True
+            unmask_block[remask] = False
+            last_accept = num_accept
+    return x[:, : P + gen_length], step

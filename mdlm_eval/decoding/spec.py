@@ -14,9 +14,12 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.paths import PRESETS_DIR  # noqa: E402  (the checkout's decoders/, or the copy a wheel ships)
 
 SCHEDULES = ("uniform", "ascending")
+COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino")
+ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino")  # the number of forward passes is decided while decoding
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
 GAMMA_SCHEDULES = ("linear", "power")
+CACHES = ("none", "prefix", "dual")  # block caches (Fast-dLLM), `decoding/cache.py`
 STEP_WORDS = ("log", "half", "full")
 
 Steps = Union[int, str]
@@ -26,19 +29,32 @@ Steps = Union[int, str]
 class DecoderSpec:
     """The parts of one decoder. Field names follow the reference implementations' keyword arguments.
 
-    schedule        uniform (LLaDA blocks, equal counts per step) | ascending (ASS: 1, 2, 4, ... tokens)
-    steps           forward passes for the whole canvas: an int, or log (floor(log2 L)), half (L/2), full (L)
+    commit          which candidates take x0 each step (`commit.py`): count (k from `schedule`) | threshold |
+                    factor (Fast-dLLM) | eb (EB-sampler) | dream | dream_origin (Dream's time grid) |
+                    wino (WINO: wide-in, narrow-out re-masking)
+    schedule        count: uniform (LLaDA blocks, equal counts per step) | ascending (ASS: 1, 2, 4, ... tokens)
+    steps           forward passes for the whole canvas: an int, or log (floor(log2 L)), half (L/2), full (L);
+                    for adaptive rules an optional cap (None: no cap), spread over the blocks
     block_length    uniform: tokens per semi-autoregressive block; None = one block (full diffusion)
     block_num       ascending: number of right-anchored blocks
     remasking       ranking of masked positions: low_confidence | random | margin | entropy
     eos_policy      none | logits_eos_inf | confidence_eos_eot_inf | eoser
     gamma_schedule  eoser: linear (eoser_generate) | power (eoser_ass_generate)
+    threshold       threshold: commit confidence >= tau; wino: wide-in tau (commit confidence > tau)
+    threshold_back  wino: narrow-out tau (re-mask committed tokens whose confidence < tau)
+    factor          factor: f in c_(n) >= 1 - f / (n + 1)
+    gamma           eb: bound on sum(H) - max(H) over the committed set
+    eps             dream: the last time of the grid linspace(1, eps, steps + 1)
+    alg_temp        dream: 0 = the top-k positions; > 0 = positions drawn from softmax(score / alg_temp)
+    cache           none | prefix (the prompt and finished blocks cached) | dual (the masked suffix too): Fast-dLLM
+                    block caches, refreshed at each block's first step (`cache.py`)
     """
 
     name: str = "custom"
     description: str = ""
+    commit: str = "count"
     schedule: str = "uniform"
-    steps: Steps = "half"
+    steps: Steps | None = "half"
     block_length: int | None = None
     block_num: int = 1
     remasking: str = "low_confidence"
@@ -48,6 +64,18 @@ class DecoderSpec:
     eos_max_gamma: float = 1.0
     temperature: float = 0.0
     cfg_scale: float = 0.0
+    threshold: float = 0.9
+    threshold_back: float = 0.9
+    factor: float = 1.0
+    gamma: float = 0.01
+    eps: float = 1e-3
+    alg_temp: float = 0.0
+    cache: str = "none"
+
+    @property
+    def adaptive(self) -> bool:
+        """True when the number of forward passes is decided while decoding (`steps` is only a cap)."""
+        return self.commit in ADAPTIVE_COMMITS
 
     def __post_init__(self) -> None:
         for field, cast in _NUMERIC.items():
@@ -67,14 +95,19 @@ class DecoderSpec:
         if self.block_num < 1:
             raise UsageError(f"block_num must be >= 1, got {self.block_num}")
         for field, allowed in (
+            ("commit", COMMITS),
             ("schedule", SCHEDULES),
             ("remasking", REMASKINGS),
             ("eos_policy", EOS_POLICIES),
             ("gamma_schedule", GAMMA_SCHEDULES),
+            ("cache", CACHES),
         ):
             if getattr(self, field) not in allowed:
                 raise UsageError(f"{field} '{getattr(self, field)}' is unknown; choose one of {', '.join(allowed)}")
-        if self.steps not in STEP_WORDS:
+        if self.steps is None:
+            if not self.adaptive:
+                raise UsageError(f"commit rule {self.commit} needs steps (an integer or {', '.join(STEP_WORDS)})")
+        elif self.steps not in STEP_WORDS:
             try:
                 object.__setattr__(self, "steps", int(self.steps))
             except (TypeError, ValueError, OverflowError):
@@ -83,6 +116,18 @@ class DecoderSpec:
             raise UsageError(f"temperature must be >= 0, got {self.temperature}")
         if self.cfg_scale < 0:
             raise UsageError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if not 0 < self.threshold <= 1 or not 0 < self.threshold_back <= 1:
+            raise UsageError(f"threshold must be in (0, 1], got {self.threshold} (threshold_back {self.threshold_back})")
+        if self.factor <= 0:
+            raise UsageError(f"factor must be > 0, got {self.factor}")
+        if self.gamma < 0:
+            raise UsageError(f"gamma must be >= 0, got {self.gamma}")
+        if not 0 < self.eps < 1:
+            raise UsageError(f"eps must be in (0, 1), got {self.eps}")
+        if self.alg_temp < 0:
+            raise UsageError(f"alg_temp must be >= 0, got {self.alg_temp}")
+        if self.commit != "count" and self.schedule != "uniform":
+            raise UsageError(f"schedule {self.schedule} belongs to the count rule, not to commit {self.commit}")
         if not 0 <= self.eos_min_gamma <= self.eos_max_gamma:
             raise UsageError(
                 f"need 0 <= eos_min_gamma <= eos_max_gamma, got {self.eos_min_gamma} and {self.eos_max_gamma}"
@@ -90,14 +135,21 @@ class DecoderSpec:
 
     def with_overrides(self, **overrides: Any) -> "DecoderSpec":
         """A copy with some fields replaced; None values are ignored, unknown names are an error."""
+
         overrides = {k: v for k, v in overrides.items() if v is not None}
         check_fields(overrides, where="decoder override")
         return dataclasses.replace(self, **overrides) if overrides else self
 
-    def resolve_steps(self, gen_length: int) -> int:
-        """The number of forward passes for a canvas of `gen_length` tokens."""
+    def resolve_steps(self, gen_length: int) -> int | None:
+        """The number of forward passes for a canvas of `gen_length` tokens (adaptive rules: the cap or None)."""
+        if self.steps is None:
+            return None
         words = {"log": gen_length.bit_length() - 1, "half": gen_length // 2, "full": gen_length}
         steps = words.get(self.steps, self.steps) if isinstance(self.steps, str) else self.steps
+        if self.adaptive:
+            if steps < 1:
+                raise UsageError(f"steps (the cap of an adaptive rule) must be >= 1, got {steps} ({self.steps})")
+            return steps  # a cap: re-masking rules may use more passes than tokens
         if not 1 <= steps <= gen_length:
             raise UsageError(f"steps must be between 1 and gen_length ({gen_length}), got {steps} ({self.steps})")
         return steps
@@ -113,6 +165,12 @@ _NUMERIC = {
     "eos_max_gamma": float,
     "temperature": float,
     "cfg_scale": float,
+    "threshold": float,
+    "threshold_back": float,
+    "factor": float,
+    "gamma": float,
+    "eps": float,
+    "alg_temp": float,
 }
 FIELD_NAMES = tuple(f.name for f in fields(DecoderSpec))
 

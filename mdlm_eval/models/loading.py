@@ -1,5 +1,8 @@
 """Load an MDLM the way LLaDA loads: `AutoModel`/`AutoTokenizer` with `trust_remote_code`, plus a LoRA adapter.
 
+LLaDA checkpoints (`model_type` "llada") load into the native implementation (`mdlm_eval.models.llada`) by
+default, without running the checkpoint's code; `native=False` runs the checkpoint's own code instead.
+
 `pretrained` is a local Hugging Face folder, a hub id, or `toy` (the shipped toy model). Model code runs only
 where it is trusted: the toy, local folders, and the known LLaDA and Dream hub ids; anything else needs
 `trust_remote_code=True`.
@@ -50,7 +53,7 @@ def resolve_pretrained(pretrained: str) -> tuple[str, bool]:
     return pretrained, False
 
 
-def check_folder(folder: Path) -> None:
+def check_folder(folder: Path, needs_code: bool = True) -> None:
     """A Hugging Face model folder: config.json, weights, tokenizer, and the code its auto_map names."""
     if not folder.is_dir():
         raise UsageError(f"model folder {folder} does not exist")
@@ -64,7 +67,7 @@ def check_folder(folder: Path) -> None:
         auto_map = json.loads((folder / "config.json").read_text()).get("auto_map", {})
     except json.JSONDecodeError as e:
         raise UsageError(f"{folder / 'config.json'} is not valid JSON: {e}") from None
-    for ref in auto_map.values():
+    for ref in auto_map.values() if needs_code else ():
         module = (ref[0] if isinstance(ref, list) else ref).split(".")[0]
         if "--" not in module and not (folder / f"{module}.py").is_file():
             raise UsageError(f"model folder {folder} lacks {module}.py, named by auto_map in config.json")
@@ -98,6 +101,7 @@ def load_model(
     family: str | None = None,
     mask_id: int | None = None,
     trust_remote_code: bool | None = None,
+    native: bool = True,
 ) -> LoadedModel:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -105,17 +109,24 @@ def load_model(
     hf_logging.disable_progress_bar()
 
     source, local = resolve_pretrained(pretrained)
+    use_native = native and is_llada(source, local)
     if local:
-        check_folder(Path(source))
+        check_folder(Path(source), needs_code=not use_native)
     trusted = local or bool(TRUSTED_HUB_IDS.match(source))
     if trust_remote_code is None:
         trust_remote_code = trusted
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+        if use_native:
+            config, model = load_native_llada(source, pretrained, torch_dtype)
+        else:
+            config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+            model = AutoModel.from_pretrained(source, config=config, trust_remote_code=trust_remote_code,
+                                              dtype=torch_dtype)
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        model = AutoModel.from_pretrained(source, config=config, trust_remote_code=trust_remote_code, dtype=torch_dtype)
+    except UsageError:
+        raise
     except ValueError as e:
         if "trust_remote_code" in str(e):
             raise UsageError(
@@ -135,6 +146,59 @@ def load_model(
     tokenizer.padding_side = "left"
     wrapped = ShiftedLogits(model) if fam.shift_logits else model
     return LoadedModel(wrapped, tokenizer, ids, fam, pretrained, peft, device, torch_dtype)
+
+
+def is_llada(source: str, local: bool) -> bool:
+    """Whether `config.json` says `model_type` "llada" (a hub id that cannot be read here counts as not)."""
+    from transformers.utils import cached_file
+
+    try:
+        path = Path(source) / "config.json" if local else cached_file(source, "config.json")
+        return json.loads(Path(path).read_text()).get("model_type") == "llada"
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def checkpoint_shapes(source: str) -> dict[str, tuple[int, ...]]:
+    """Parameter name -> shape, read from the safetensors headers (single file or shards), no tensor loaded."""
+    from safetensors import safe_open
+    from transformers.utils import cached_file
+
+    index = cached_file(source, "model.safetensors.index.json", _raise_exceptions_for_missing_entries=False)
+    if index is not None:
+        files = sorted(set(json.loads(Path(index).read_text())["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    shapes = {}
+    for name in files:
+        path = cached_file(source, name, _raise_exceptions_for_missing_entries=False)
+        if path is None:
+            raise UsageError(f"LLaDA checkpoint {source} has no safetensors weights ({name}); "
+                             f"pass native=false to load it with its own code")
+        with safe_open(path, framework="pt") as f:
+            for key in f.keys():
+                shapes[key] = tuple(f.get_slice(key).get_shape())
+    return shapes
+
+
+def load_native_llada(source: str, pretrained: str, dtype: torch.dtype):
+    """The native LLaDA model with the checkpoint's weights, after checking every name and shape matches."""
+    from mdlm_eval.models.llada import LladaConfig, LladaModelLM
+
+    config = LladaConfig.from_pretrained(source)
+    hint = "pass native=false (--no-native) to run the checkpoint's own code"
+    if (why := config.unsupported()) is not None:
+        raise UsageError(f"LLaDA checkpoint {pretrained} uses {why}; {hint}")
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in LladaModelLM(config).state_dict().items()}
+    found = checkpoint_shapes(source)
+    for name in sorted(set(expected) | set(found)):
+        if expected.get(name) != found.get(name):
+            what = ("is missing from the checkpoint" if name not in found else
+                    "is not a parameter of the native LLaDA model" if name not in expected else
+                    f"has shape {list(found[name])}, the native model expects {list(expected[name])}")
+            raise UsageError(f"LLaDA checkpoint {pretrained}: parameter {name} {what}; {hint}")
+    return config, LladaModelLM.from_pretrained(source, config=config, dtype=dtype)
 
 
 def apply_adapter(model: nn.Module, adapter: str, base: str) -> nn.Module:

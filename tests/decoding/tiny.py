@@ -26,15 +26,21 @@ class TinyMDLM(nn.Module):
         self.eos_bias = eos_bias
         self.calls = 0
 
-    def forward(self, input_ids, attention_mask=None):
+    def forward(self, input_ids, attention_mask=None, position_ids=None):
+        """`attention_mask`: [b, T] (1 = token, 0 = padding) or [b, 1, T, T] bool (query i may attend key j,
+        then `position_ids` [b, T] are required), as WINO's model takes it."""
         self.calls += 1
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        positions = (attention_mask.cumsum(1) - 1).clamp(min=0)
+        if attention_mask.dim() == 4:
+            blocked, positions = ~attention_mask[:, 0].bool(), position_ids
+        else:
+            blocked = attention_mask[:, None, :] == 0
+            positions = (attention_mask.cumsum(1) - 1).clamp(min=0) if position_ids is None else position_ids
         h = self.embed[input_ids] + self.pos[positions]
         q, k, v = (h @ self.qkv).chunk(3, dim=-1)
         att = (q @ k.transpose(1, 2)) / q.shape[-1] ** 0.5
-        att = att.masked_fill(attention_mask[:, None, :] == 0, -torch.inf).softmax(-1)
+        att = att.masked_fill(blocked, -torch.inf).softmax(-1)
         logits = (h + att @ v) @ self.out
         logits[..., EOS] += self.eos_bias * positions / 32
         logits[..., MASK] = -1e9  # a mask predictor never predicts the mask itself

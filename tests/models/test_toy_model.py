@@ -49,3 +49,24 @@ def test_left_padding_gives_the_logits_of_the_row_alone():
     batch2[0, :3] = 17
     with torch.no_grad():
         assert torch.allclose(m(batch2, attention_mask=mask).logits[0, 3:], alone_a[0], atol=1e-10, rtol=0)
+
+
+@torch.no_grad()
+def test_cached_windows_equal_the_full_forward_with_padding():
+    """The block-cache protocol: a window (dual: a block; prefix: to the end) over the cache of the same canvas
+    gives the full forward's logits, left padding honoured; a stale cache gives other logits."""
+    from mdlm_eval.models import load_model
+
+    model = load_model("toy", dtype="float64").model
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(4, model.config.vocab_size, (2, 20), generator=g)
+    m = torch.ones_like(x)
+    m[1, :5] = 0
+    out = model(x, attention_mask=m, use_cache=True)
+    for start, end in ((8, 12), (8, 20)):
+        window = model(x[:, start:end], attention_mask=m, past_key_values=out.past_key_values, window_start=start)
+        torch.testing.assert_close(window.logits, out.logits[:, start:end], rtol=0, atol=1e-10)
+    y = x.clone()
+    y[:, 14:] = x[:, 4:10]
+    stale = model(y[:, 8:12], attention_mask=m, past_key_values=out.past_key_values, window_start=8).logits
+    assert not torch.allclose(stale, model(y, attention_mask=m).logits[:, 8:12], atol=1e-6)

@@ -7,6 +7,12 @@ Interface as LLaDA's: `model(input_ids, attention_mask=None).logits` is [batch, 
 bidirectional (no causal mask). `attention_mask` (1 = token, 0 = padding) removes padded keys from every softmax
 and sets rotary positions to `cumsum(attention_mask) - 1`, so a left-padded row gives the logits of the same row
 alone (up to float rounding). Works in any float dtype (tests run it in float64).
+
+Block caches (as the native LLaDA model): `use_cache=True` also returns `past_key_values`, per block (K, V)
+[batch, heads, length, head_dim] with K rotated; `model(x[:, s:s+W], attention_mask=<mask of the whole
+sequence>, past_key_values=pkv, window_start=s)` recomputes the window only, its queries attending to
+cached[:s] ++ window ++ cached[s+W:], at positions `cumsum(attention_mask) - 1` sliced to the window.
+`logits_range=(start, end)` (absolute positions inside the fed window) returns the logits of those positions only.
 """
 from __future__ import annotations
 
@@ -17,16 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.utils import ModelOutput
 
 from .configuration_mdlm_toy import MdlmToyConfig
 
 
 @dataclass
-class MdlmToyOutput(ModelOutput):
-    """`logits`: [batch, length, vocab]."""
+class MdlmToyOutput:
+    """`logits`: [batch, length, vocab]; `past_key_values`: per block (K, V) when `use_cache=True`."""
 
     logits: Optional[torch.Tensor] = None
+    past_key_values: Optional[tuple] = None
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -71,12 +77,17 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=False)
         self.out = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, key_mask):
+    def forward(self, x, cos, sin, key_mask, past=None, window_start=0):
         b, l, _ = x.shape
         q, k, v = self.qkv(x).view(b, l, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        present = (k, v)
+        if past is not None:  # keys = cached[:s] ++ window ++ cached[s+W:]
+            s, e = window_start, window_start + l
+            k = torch.cat([past[0][:, :, :s], k, past[0][:, :, e:]], dim=2)
+            v = torch.cat([past[1][:, :, :s], v, past[1][:, :, e:]], dim=2)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # bidirectional: no causal mask
-        return self.out(y.transpose(1, 2).reshape(b, l, -1))
+        return self.out(y.transpose(1, 2).reshape(b, l, -1)), present
 
 
 class SwiGLU(nn.Module):
@@ -100,9 +111,10 @@ class Block(nn.Module):
         self.mlp_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = SwiGLU(config)
 
-    def forward(self, x, cos, sin, key_mask):
-        x = x + self.attn(self.attn_norm(x), cos, sin, key_mask)
-        return x + self.mlp(self.mlp_norm(x))
+    def forward(self, x, cos, sin, key_mask, past=None, window_start=0):
+        y, present = self.attn(self.attn_norm(x), cos, sin, key_mask, past, window_start)
+        x = x + y
+        return x + self.mlp(self.mlp_norm(x)), present
 
 
 class MdlmToyModel(PreTrainedModel):
@@ -111,6 +123,7 @@ class MdlmToyModel(PreTrainedModel):
     config_class = MdlmToyConfig
     base_model_prefix = "mdlm_toy"
     _no_split_modules = ["Block"]
+    supports_block_cache = True
 
     def __init__(self, config: MdlmToyConfig):
         super().__init__(config)
@@ -138,20 +151,29 @@ class MdlmToyModel(PreTrainedModel):
         input_ids: torch.LongTensor,
         attention_mask: Optional[torch.Tensor] = None,
         return_dict: Optional[bool] = None,
+        past_key_values: Optional[tuple] = None,
+        use_cache: bool = False,
+        window_start: int = 0,
+        logits_range: Optional[tuple[int, int]] = None,
         **kwargs,
     ) -> MdlmToyOutput:
         b, l = input_ids.shape
         x = self.embed(input_ids)
         if attention_mask is None:
-            position_ids = torch.arange(l, device=input_ids.device).expand(b, l)
+            position_ids = torch.arange(window_start, window_start + l, device=input_ids.device).expand(b, l)
             key_mask = None
         else:
             am = attention_mask.to(torch.long)
-            position_ids = (am.cumsum(-1) - 1).clamp(min=0)
+            position_ids = (am.cumsum(-1) - 1).clamp(min=0)[:, window_start:window_start + l]
             key_mask = am.bool()[:, None, None, :]  # [B, 1, 1, L]: padded keys never attended
         cos, sin = rotary_cos_sin(position_ids, self.config.hidden_size // self.config.num_attention_heads,
                                   self.config.rope_theta, x.dtype)
-        for block in self.blocks:
-            x = block(x, cos, sin, key_mask)
+        presents = []
+        for i, block in enumerate(self.blocks):
+            x, present = block(x, cos, sin, key_mask, None if past_key_values is None else past_key_values[i],
+                               window_start)
+            presents.append(present)
+        if logits_range is not None:  # logits of canvas positions [start, end) only (the decoders' current block)
+            x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]
         logits = self.lm_head(self.norm(x))
-        return MdlmToyOutput(logits=logits)
+        return MdlmToyOutput(logits=logits, past_key_values=tuple(presents) if use_cache else None)

@@ -1,0 +1,99 @@
+"""Block caches: the forward classes of `cache: prefix | dual` (Fast-dLLM, arXiv 2505.22618, github
+NVlabs/Fast-dLLM `llada/generate.py` `generate_with_prefix_cache`, `generate_with_dual_cache`).
+
+At the first step of each block one full forward fills the cache (every layer's keys and values of the whole
+canvas) and serves as that step. Later steps of the block feed only a window and take the other keys and values
+from the cache: prefix: the block and everything after it (the prompt and finished blocks are cached); dual: the
+block alone (the masked suffix is cached too). Unlike Fast-dLLM, the padding mask is honoured in cached
+attention, so each row of a left-padded batch decodes as alone.
+
+Every forward here (and `BlockForward`, the uncached one) asks the model for the current block's logits only
+(`logits_range`), the only ones the loop reads. The model side is duck-typed (`supports_block_cache`,
+`use_cache`, `past_key_values`, `window_start`, `logits_range`): the native LLaDA model and the toy have it.
+"""
+from __future__ import annotations
+
+import torch
+
+from mdlm_eval.decoding.forward import Forward
+from mdlm_eval.decoding.spec import DecoderSpec
+from mdlm_eval.errors import UsageError
+
+
+def supports_block_cache(model: torch.nn.Module) -> bool:
+    return bool(getattr(model, "supports_block_cache", False))
+
+
+def own_forward(rule) -> bool:
+    """Whether the commit rule brings its own forward class (WINO's shadow block)."""
+    from mdlm_eval.decoding.commit import CommitRule
+
+    return rule is not None and type(rule).make_forward is not CommitRule.make_forward
+
+
+def check_cache(spec: DecoderSpec, model: torch.nn.Module, rule) -> None:
+    """One line, before any forward pass, for a cache the model or the decoder cannot take."""
+    cache, cfg_scale = spec.cache, spec.cfg_scale
+    if cache == "none":
+        return
+    if not supports_block_cache(model):
+        name = type(getattr(model, "model", model)).__name__
+        raise UsageError(f"cache={cache} needs a model with block-cache support (the native LLaDA model, the toy); "
+                         f"{name} has none: use cache=none")
+    if cfg_scale > 0:
+        raise UsageError(f"cache={cache} does not combine with classifier-free guidance (cfg_scale "
+                         f"{cfg_scale:g}); use cache=none or cfg_scale=0")
+    if own_forward(rule):
+        raise UsageError(f"commit {spec.commit} runs its own forward pass, which takes no cache; use cache=none")
+    if cache == "dual" and getattr(rule, "commits_outside_block", False):
+        raise UsageError(f"cache=dual caches everything outside the current block, but commit rule {spec.commit} "
+                         f"also changes tokens outside it; use cache=prefix or none")
+
+
+class BlockForward(Forward):
+    """Uncached: the model over the whole canvas, logits of the current block only."""
+
+    def __call__(self, x, attention_mask, block_start, block_end, first_step_of_block):
+        out = self.model(x, attention_mask=attention_mask, logits_range=(block_start, block_end))
+        return out.logits, block_start
+
+
+class CachedForward(Forward):
+    """`prefix` or `dual` block cache; rows that leave the forward batch mid-block leave the cache too."""
+
+    def __init__(self, model: torch.nn.Module, mode: str):
+        super().__init__(model)
+        self.mode = mode
+        self.cache = None
+        self.cache_rows: torch.Tensor | None = None  # batch index of each cached row; None: the whole batch
+
+    def _rows_of_cache(self) -> tuple:
+        """The cache restricted to the rows of this call (`self.rows`, a subset of the cached rows)."""
+        rows = self.rows
+        if rows is None or (self.cache_rows is not None and torch.equal(rows, self.cache_rows)):
+            return self.cache
+        keep = rows if self.cache_rows is None else torch.searchsorted(self.cache_rows, rows)
+        self.cache = tuple((k[keep], v[keep]) for k, v in self.cache)
+        self.cache_rows = rows
+        return self.cache
+
+    def __call__(self, x, attention_mask, block_start, block_end, first_step_of_block):
+        if first_step_of_block:
+            out = self.model(x, attention_mask=attention_mask, use_cache=True, logits_range=(block_start, block_end))
+            self.cache, self.cache_rows = out.past_key_values, self.rows
+            return out.logits, block_start
+        end = block_end if self.mode == "dual" else x.shape[1]
+        out = self.model(x[:, block_start:end], attention_mask=attention_mask, past_key_values=self._rows_of_cache(),
+                         window_start=block_start, logits_range=(block_start, block_end))
+        return out.logits, block_start
+
+
+def make_block_forward(model: torch.nn.Module, spec: DecoderSpec, rule, prompt_len: int, mask_id: int) -> Forward:
+    """The loop's forward for `spec.cache`, checked first; uncached models with block-cache support get
+    block-only logits."""
+    check_cache(spec, model, rule)
+    if spec.cache != "none":
+        return CachedForward(model, spec.cache)
+    if spec.cfg_scale == 0 and supports_block_cache(model) and not own_forward(rule):
+        return BlockForward(model)
+    return rule.make_forward(model, prompt_len, mask_id)

@@ -1,0 +1,315 @@
+"""Commit rules: which candidates of the current block take their x0 at a step (and, for re-masking rules,
+which committed tokens go back to mask).
+
+A rule is a small class registered by name; `decoders/*.yaml` pick one with `commit: NAME`. It lays the
+canvas out in blocks (`blocks`) and, each step, turns the candidates' scores into a [b, W] selection
+(`select`; a re-masking rule returns (committed, re-masked)). Scores are the ranking's, after the EOS policy; higher goes first; ties go to the leftmost
+position. Every rule commits at least one candidate per row and step, and every candidate left at the last
+step a `steps` cap allows for a block.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from mdlm_eval.decoding.forward import Forward, ShadowForward, make_forward
+from mdlm_eval.decoding.schedule import Step, ascending_plan, uniform_counts, uniform_plan
+from mdlm_eval.decoding.spec import DecoderSpec
+from mdlm_eval.errors import UsageError
+
+COMMIT_RULES: dict[str, type["CommitRule"]] = {}
+
+
+def register(name: str) -> Callable[[type["CommitRule"]], type["CommitRule"]]:
+    def add(cls: type["CommitRule"]) -> type["CommitRule"]:
+        COMMIT_RULES[name] = cls
+        return cls
+
+    return add
+
+
+@dataclass(frozen=True)
+class Block:
+    start: int  # generation coordinates: the block is canvas[prompt_len + start : prompt_len + end]
+    end: int
+    cap: int | None  # the most forward passes the block may take (None: until it has no masks)
+
+
+@dataclass
+class StepInput:
+    """What a rule sees at one step, for the b rows decoding the block (W = the block's width)."""
+
+    tokens: torch.Tensor  # [b, W] the block's tokens before this step
+    score: torch.Tensor  # [b, W] the ranking score, -inf where not a candidate
+    candidates: torch.Tensor  # [b, W] bool: the block's masked positions
+    counts: torch.Tensor  # [b] long: candidates per row
+    block: int  # index into `rule.blocks`
+    step: int  # forward passes already made in this block (the same for every row decoding it)
+    last: bool  # the cap's last step for this block: every candidate is committed
+    logits: torch.Tensor  # [N, V] the candidates' logits (after the EOS ban), row-major
+    flat: torch.Tensor  # [N] each candidate's index into score.view(-1)
+    uniform: Callable[[torch.dtype], torch.Tensor]  # [N] U(0, 1), each from its row's seeded stream
+    rank: torch.Tensor  # [1, W] 0 .. W-1 (built once per decode)
+    rows: list[int]  # the batch index of each row
+    generators: list[torch.Generator] | None  # each batch row's seeded stream (None without noise)
+    own_prompt: list[int]  # each batch row's prompt length without its left padding
+
+    def dense(self, values: torch.Tensor, fill: float) -> torch.Tensor:
+        """Per-candidate values [N] laid out as [b, W], `fill` elsewhere."""
+        out = torch.full(self.score.shape, fill, dtype=values.dtype, device=values.device)
+        out.view(-1)[self.flat] = values
+        return out
+
+
+def take_best(step: StepInput, keep_sorted: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Scatter a selection made in sorted order back to positions, candidates only."""
+    keep_sorted = keep_sorted.expand_as(order)
+    return torch.zeros_like(step.candidates).scatter(1, order, keep_sorted) & step.candidates
+
+
+def take_top_k(step: StepInput, k: torch.Tensor | int) -> torch.Tensor:
+    """The k best candidates of each row (k: an int or [b])."""
+    order = step.score.sort(dim=1, descending=True, stable=True).indices
+    k = k.unsqueeze(1) if isinstance(k, torch.Tensor) else k
+    return take_best(step, step.rank < k, order)
+
+
+class CommitRule:
+    adaptive = False  # the number of forward passes is decided while decoding
+    needs_noise = False
+
+    def __init__(self, spec: DecoderSpec, gen_length: int):
+        self.spec, self.gen_length = spec, gen_length
+        self.cap = spec.resolve_steps(gen_length)
+        self.blocks = self.layout()
+
+    def layout(self) -> list[Block]:
+        """Blocks of `block_length` (one block when None); a cap is spread over them as LLaDA spreads steps."""
+        length = self.spec.block_length or self.gen_length
+        if self.gen_length % length:
+            raise UsageError(f"block_length {length} must be a positive divisor of gen_length {self.gen_length}")
+        num = self.gen_length // length
+        if self.cap is None:
+            caps = [None] * num
+        elif self.cap < num:
+            raise UsageError(f"steps {self.cap} is fewer than the {num} blocks of {length} tokens: "
+                             f"every block needs at least one step (raise steps or block_length)")
+        else:
+            caps = uniform_counts(self.cap, num)
+        return [Block(b * length, (b + 1) * length, caps[b]) for b in range(num)]
+
+    def make_forward(self, model: torch.nn.Module, prompt_len: int, mask_id: int) -> Forward:
+        return make_forward(model, prompt_len, mask_id, self.spec.cfg_scale)
+
+    def eos_clock(self, block: int, step: int, row_steps: list[int]) -> tuple[int | list[int], int]:
+        """(step, total) for the EOS policy's gamma schedule. Adaptive rules: each row's passes so far,
+        over the cap (gen_length when uncapped)."""
+        return row_steps, self.cap or self.gen_length
+
+    def select(self, step: StepInput) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@register("count")
+class CountRule(CommitRule):
+    """The k best per step, k from a precomputed plan: LLaDA's uniform counts per block or ASS's 1, 2, 4, ..."""
+
+    def layout(self) -> list[Block]:
+        spec, L = self.spec, self.gen_length
+        if spec.schedule == "ascending":
+            self.plan = ascending_plan(L, self.cap, spec.block_num)
+        else:
+            self.plan = uniform_plan(L, self.cap, spec.block_length or L)
+        self.block_steps: list[list[Step]] = []
+        blocks, start = [], 0
+        for step in self.plan:  # consecutive steps with the same right edge form a block
+            if not blocks or blocks[-1].end != step.end:
+                start = blocks[-1].end if blocks else 0
+                blocks.append(Block(start, step.end, 0))
+                self.block_steps.append([])
+            self.block_steps[-1].append(step)
+            blocks[-1] = Block(start, step.end, len(self.block_steps[-1]))
+        return blocks
+
+    def eos_clock(self, block, step, row_steps):
+        return self.block_steps[block][step].local, len(self.plan)
+
+    def select(self, step):
+        return take_top_k(step, self.block_steps[step.block][step.step].k)
+
+
+@register("threshold")
+class ThresholdRule(CommitRule):
+    """Fast-dLLM `get_transfer_index` with `threshold`: every candidate with score >= tau, and always the best."""
+
+    adaptive = True
+
+    def select(self, step):
+        if step.last:
+            return step.candidates.clone()
+        ranked, order = step.score.sort(dim=1, descending=True, stable=True)
+        keep = ranked >= self.spec.threshold
+        keep[:, 0] = True
+        return take_best(step, keep, order)
+
+
+@register("factor")
+class FactorRule(CommitRule):
+    """Fast-dLLM `get_transfer_index_dynamic`: scan the scores c_(1) >= c_(2) >= ... of the block's N candidates
+    for the first rank n >= 2 with c_(n) < 1 - f / (n + 1), and commit the n - 1 before it. The reference's edge:
+    when that first failure is the last rank N, or nothing fails, all N are committed (so a lone failure at
+    the end still commits it); N = 1 commits the one."""
+
+    adaptive = True
+
+    def select(self, step):
+        if step.last:
+            return step.candidates.clone()
+        ranked, order = step.score.sort(dim=1, descending=True, stable=True)
+        n = step.counts.unsqueeze(1)
+        bar = 1 - self.spec.factor / (step.rank.double() + 2)  # float64, as the reference's Python floats
+        bar[:, 0] = -1.0
+        fails = (ranked < bar) & (step.rank < n)
+        first = torch.where(fails.any(1), fails.int().argmax(1), step.counts - 1)
+        first = torch.where((first == 0) | (first == step.counts - 1), first + 1, first)
+        return take_best(step, step.rank < first.unsqueeze(1), order)
+
+
+@register("eb")
+class EntropyBoundRule(CommitRule):
+    """EB-sampler (arXiv 2505.24857) as d2Cache (Kamichanw/d2Cache `confidence_unmasking`, `gamma`) writes it:
+    sort the candidates by score, commit the largest prefix whose entropies satisfy cumsum(H) - cummax(H) <=
+    gamma (at least one). H is torch's Categorical entropy of the float32 probabilities, as d2Cache takes it;
+    the cummax runs along each row (d2Cache's runs across the batch, a bug for batch > 1)."""
+
+    adaptive = True
+
+    def select(self, step):
+        if step.last:
+            return step.candidates.clone()
+        order = step.score.sort(dim=1, descending=True, stable=True).indices
+        p = F.softmax(step.logits, dim=-1).float()
+        entropy = step.dense(torch.distributions.Categorical(probs=p).entropy(), 0.0).gather(1, order)
+        bound = entropy.cumsum(1) - entropy.cummax(1).values
+        k = ((bound <= self.spec.gamma) & (step.rank < step.counts.unsqueeze(1))).sum(1).clamp(min=1)
+        return take_best(step, step.rank < k.unsqueeze(1), order)
+
+
+class DreamGrid(CommitRule):
+    """Dream's time grid (DreamLM/Dream `generation_utils.py` `_sample`): t_i = linspace(1, eps, steps + 1)[i]
+    in float32; step i commits int(m * (1 - t_(i+1) / t_i)) of a row's m masked positions, every one at the last
+    step. One block: the whole canvas; `steps` passes. Dream averages m over the batch (so a row's output depends
+    on its batch); here m is each row's own count, which is Dream's at batch 1."""
+
+    def layout(self):
+        if self.spec.block_length not in (None, self.gen_length):
+            raise UsageError(f"commit {self.spec.commit} decodes the canvas as one block; drop block_length")
+        grid = torch.linspace(1, self.spec.eps, self.cap + 1)
+        self.rate = (1 - grid[1:] / grid[:-1]).tolist()  # float32 values, exact in Python floats
+        return [Block(0, self.gen_length, self.cap)]
+
+
+@register("dream")
+class DreamTopK(DreamGrid):
+    """Dream `alg` = maskgit_plus | topk_margin | entropy (the ranking): the best int(m (1 - s/t)); with
+    alg_temp > 0 the positions are drawn without replacement from softmax(score / alg_temp) over the row's
+    own canvas (prompt included, as Dream's `torch.multinomial` over the whole row)."""
+
+    def __init__(self, spec, gen_length):
+        super().__init__(spec, gen_length)
+        self.needs_noise = spec.alg_temp > 0
+
+    def count(self, step: StepInput) -> torch.Tensor:
+        if step.last:
+            return step.counts
+        rate = torch.tensor(self.rate[step.step], dtype=torch.float32)
+        return (step.counts.to(torch.float32) * rate).long()  # Dream: int(float32 m * float32 rate)
+
+    def select(self, step):
+        k = self.count(step)
+        if self.spec.alg_temp == 0:
+            return take_top_k(step, k)
+        chosen = torch.zeros_like(step.candidates)
+        for i, (row, n) in enumerate(zip(step.rows, k.tolist())):
+            if n > 0:
+                own = step.own_prompt[row]
+                full = torch.cat([step.score.new_full((own,), -torch.inf), step.score[i]]) / self.spec.alg_temp
+                picks = torch.multinomial(F.softmax(full, dim=-1), n, generator=step.generators[row])
+                chosen[i, picks - own] = True
+        return chosen
+
+
+@register("dream_origin")
+class DreamOrigin(DreamGrid):
+    """Dream `alg=origin`: each masked position is committed with probability 1 - s/t (u < 1 - s/t, u float32
+    from the row's stream, drawn for every masked position in position order), all at the last step. Dream
+    keeps calling the model after a row has no masks left; here the row stops (same tokens, fewer passes)."""
+
+    needs_noise = True
+
+    def select(self, step):
+        u = step.uniform(torch.float32)
+        if step.last:
+            return step.candidates.clone()
+        return step.dense(u < torch.tensor(self.rate[step.step], dtype=torch.float32), False)
+
+
+@register("wino")
+class WinoRule(CommitRule):
+    """WINO (arXiv 2507.18578; github Feng-Hong/WINO-DLLM LLaDA/decoding.py `decoding_wino`), wide in, narrow out.
+    Wide in: commit every candidate with score > threshold (0.6), at most the min(max(int(0.7 m), 5), 20) best of a
+    row's m masks, at least the best one. Narrow out: when a step commits more than one token, the block's tokens
+    committed at earlier steps whose probability under the shadow view (`ShadowForward`, float64) is below
+    threshold_back (0.9) go back to mask; when there are at least as many as the row's previous commit count a
+    (30 at a block's start), only the a - 1 least probable."""
+
+    adaptive = True
+
+    def make_forward(self, model, prompt_len, mask_id):
+        if self.spec.cfg_scale > 0:
+            raise UsageError("commit wino cannot take cfg_scale: its shadow-block forward has no guidance")
+        if "position_ids" not in inspect.signature(model.forward).parameters:
+            raise UsageError("commit wino needs a model whose forward takes position_ids and a [b, 1, T, T] "
+                             "attention mask (WINO's own LLaDA model file); this one does not")
+        self.forward = ShadowForward(model, mask_id)
+        self.last_accept: torch.Tensor | None = None  # per batch row, on the device (no host sync)
+        return self.forward
+
+    def select(self, step):
+        if step.last:
+            return step.candidates.clone()
+        rows = torch.tensor(step.rows, device=step.score.device)
+        if self.last_accept is None:  # every row decodes the first block's first step
+            self.last_accept = torch.full((len(step.rows),), 30, device=rows.device)
+        if step.step == 0:
+            self.last_accept[rows] = 30
+        last = self.last_accept[rows]
+        most = ((step.counts.float() * 0.7).long()).clamp(min=5, max=20)  # WINO: int(masks * 0.7) in float32
+        over = (step.score > self.spec.threshold) & step.candidates
+        count = over.sum(1, keepdim=True)
+        order = step.score.sort(dim=1, descending=True, stable=True).indices
+        chosen = torch.where(count > most.unsqueeze(1), take_best(step, step.rank < most.unsqueeze(1), order),
+                             torch.where(count == 0, take_best(step, step.rank < 1, order), over))
+        accepted = chosen.sum(1)
+
+        probs = F.softmax(self.forward.shadow.to(torch.float64), dim=-1)
+        back = probs.gather(-1, step.tokens.unsqueeze(-1)).squeeze(-1)
+        committed = ~step.candidates
+        back = torch.where(committed, back, torch.inf)
+        low = back < self.spec.threshold_back
+        lowest = back.sort(dim=1, stable=True).indices
+        capped = torch.zeros_like(low).scatter(1, lowest, (step.rank < (last - 1).unsqueeze(1)).expand_as(lowest))
+        remask = torch.where(low.sum(1, keepdim=True) >= last.unsqueeze(1), capped & committed, low)
+        remask &= (accepted > 1).unsqueeze(1)
+        self.last_accept[rows] = accepted
+        return chosen, remask
+
+
+def make_commit_rule(spec: DecoderSpec, gen_length: int) -> CommitRule:
+    if gen_length < 1:
+        raise UsageError(f"gen_length must be >= 1, got {gen_length}")
+    return COMMIT_RULES[spec.commit](spec, gen_length)

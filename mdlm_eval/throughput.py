@@ -1,0 +1,166 @@
+"""Throughput of the block caches (part of `make bench`): tokens per second, forward passes and tokens per
+forward for `semi_ar` at L/2 steps (the d1 protocol), `threshold`, `threshold` + prefix cache and `threshold` +
+dual cache, at each L and batch size, each speed-up as a ratio to `semi_ar` L/2 measured in the same run.
+
+Tokens are counted up to each row's first EOS (EOS excluded), as Fast-dLLM counts them (arXiv 2505.22618).
+Forward passes are the model calls of the batch; tokens per forward = counted tokens (all rows) / passes.
+
+On a CPU this runs a LLaDA-shaped model with random weights (`bench_model`): LLaDA's vocabulary (126,464),
+head size (128), mask and EOS ids, reduced depth and width. `scripts/gpu_check.py` times the same table with
+LLaDA-8B-Instruct's weights on a GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import torch
+
+from mdlm_eval import decode
+from mdlm_eval.models.llada import LladaConfig, LladaModelLM
+
+MASK, EOS, LLADA_VOCAB = 126_336, 126_081, 126_464
+BASELINE = "semi_ar L/2"
+# name: (preset, cache, extra decode arguments)
+DECODERS = {
+    BASELINE: ("semi_ar", "none", {"steps": "half"}),
+    "threshold": ("threshold", "none", {}),
+    "threshold+prefix": ("threshold", "prefix", {}),
+    "threshold+dual": ("threshold", "dual", {}),
+}
+
+
+@dataclass
+class Row:
+    decoder: str
+    gen_length: int
+    batch: int
+    seconds: float
+    forwards: int
+    tokens: int
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds
+
+    @property
+    def tokens_per_forward(self) -> float:
+        return self.tokens / self.forwards
+
+
+def bench_model(d_model: int = 128, n_layers: int = 2, qk_scale: float = 10.0, head_scale: float = 60.0,
+                seed: int = 0) -> LladaModelLM:
+    """The native LLaDA class with LLaDA-8B's vocabulary, head size 128 and ids, `d_model / 128` heads,
+    `n_layers` layers, SwiGLU width 3 d_model; weights N(0, 0.02), query/key projections times `qk_scale` and
+    the output head times `head_scale`. At N(0, 0.02) alone every masked position gets the same flat
+    distribution, so a threshold commits one token per step; the two scales make attention depend on position
+    and confidences spread out (at the defaults, about a third of a fresh block's positions pass tau = 0.9)."""
+    config = LladaConfig(d_model=d_model, n_heads=d_model // 128, n_layers=n_layers, mlp_hidden_size=3 * d_model)
+    torch.manual_seed(seed)
+    model = LladaModelLM(config).eval()
+    with torch.no_grad():
+        for block in model.model.transformer.blocks:
+            block.q_proj.weight.mul_(qk_scale)
+            block.k_proj.weight.mul_(qk_scale)
+        model.model.transformer.ff_out.weight.mul_(head_scale)
+    return model
+
+
+def prompts(batch: int, seed: int = 0, device: str = "cpu", lengths: tuple[int, int] = (24, 40)):
+    """`batch` random prompts (ids below the special tokens) of lengths in `lengths`, left-padded with EOS."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = torch.randint(lengths[0], lengths[1] + 1, (batch,), generator=g).tolist() if batch > 1 else [lengths[1]]
+    width = max(sizes)
+    ids = torch.full((batch, width), EOS, dtype=torch.long)
+    mask = torch.zeros((batch, width), dtype=torch.long)
+    for row, n in enumerate(sizes):
+        ids[row, width - n:] = torch.randint(0, 100_000, (n,), generator=g)
+        mask[row, width - n:] = 1
+    return ids.to(device), (mask.to(device) if batch > 1 else None)
+
+
+def tokens_to_eos(generated: torch.Tensor, eos_ids: list[int]) -> int:
+    """Generated tokens before each row's first EOS, summed over rows (Fast-dLLM's throughput count)."""
+    is_eos = torch.isin(generated, torch.tensor(eos_ids, device=generated.device))
+    first = torch.where(is_eos.any(1), is_eos.int().argmax(1), torch.full_like(is_eos[:, 0], generated.shape[1],
+                                                                          dtype=torch.long))
+    return int(first.sum())
+
+
+def measure(model, decoder: str, gen_length: int, input_ids, attention_mask, mask_id: int = MASK,
+            eos_ids: tuple[int, ...] = (EOS,)) -> Row:
+    preset, cache, extra = DECODERS[decoder]
+    sync = torch.cuda.synchronize if input_ids.is_cuda else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    out = decode(model, input_ids, preset, gen_length=gen_length, mask_id=mask_id, eos_token_ids=list(eos_ids),
+                 attention_mask=attention_mask, cache=cache, **extra)
+    sync()
+    seconds = time.perf_counter() - start
+    tokens = tokens_to_eos(out.sequences[:, input_ids.shape[1]:], list(eos_ids))
+    return Row(decoder, gen_length, input_ids.shape[0], seconds, out.nfe, tokens)
+
+
+def throughput_table(model, make_prompts, gen_lengths=(256, 512), batches=(1, 8), mask_id: int = MASK,
+                     eos_ids: tuple[int, ...] = (EOS,), progress=None) -> list[Row]:
+    """Every decoder at every L and batch size; `progress(row)` is called as each row is measured."""
+    rows = []
+    for gen_length in gen_lengths:
+        for batch in batches:
+            ids, mask = make_prompts(batch)
+            for decoder in DECODERS:
+                rows.append(measure(model, decoder, gen_length, ids, mask, mask_id, eos_ids))
+                if progress is not None:
+                    progress(rows[-1])
+    return rows
+
+
+def ratio_lines(rows: list[Row]) -> list[str]:
+    """`threshold+prefix vs semi_ar L/2 at L=256: 4.2x tokens/s` for every decoder, L and batch."""
+    base = {(r.gen_length, r.batch): r for r in rows if r.decoder == BASELINE}
+    batches = {r.batch for r in rows}
+    lines = []
+    for r in rows:
+        if r.decoder == BASELINE:
+            continue
+        where = f"L={r.gen_length}" + (f", batch {r.batch}" if len(batches) > 1 else "")
+        ratio = r.tokens_per_second / base[(r.gen_length, r.batch)].tokens_per_second
+        lines.append(f"{r.decoder} vs {BASELINE} at {where}: {ratio:.1f}x tokens/s")
+    return lines
+
+
+HEADER = f"{'decoder':18}{'L':>5}{'batch':>7}{'seconds':>9}{'forwards':>10}{'tokens':>8}{'tok/fwd':>9}{'tok/s':>9}"
+
+
+def format_row(r: Row) -> str:
+    return (f"{r.decoder:18}{r.gen_length:5d}{r.batch:7d}{r.seconds:9.2f}{r.forwards:10d}{r.tokens:8d}"
+            f"{r.tokens_per_forward:9.2f}{r.tokens_per_second:9.1f}")
+
+
+def format_table(rows: list[Row]) -> str:
+    return "\n".join([HEADER, *map(format_row, rows)])
+
+
+def main(argv=None) -> None:
+    """The `make bench` section: the table on the CPU-sized LLaDA-shaped model (or on CUDA when present)."""
+    parser = argparse.ArgumentParser(description="block-cache throughput")
+    parser.add_argument("--gen-lengths", default="256,512")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--dim", type=int, default=128)
+    args = parser.parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = bench_model(args.dim, args.layers).to(device)
+    print(f"\nblock caches: LLaDA-shaped random model ({args.layers} layers, d_model {args.dim}, head size 128, "
+          f"vocab {LLADA_VOCAB:,}) on {device} with {torch.get_num_threads()} threads; blocks of 32, tau 0.9; "
+          f"tokens counted up to the first EOS (Fast-dLLM's count)")
+    print(HEADER, flush=True)
+    rows = throughput_table(model, lambda b: prompts(b, device=device),
+                            [int(n) for n in args.gen_lengths.split(",")], [int(n) for n in args.batches.split(",")],
+                            progress=lambda r: print(format_row(r), flush=True))
+    print("\n".join(ratio_lines(rows)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""GPU check of the native LLaDA model and the block caches (`make gpu-check`; not part of `make test`).
+
+On a CUDA machine with LLaDA-8B-Instruct (hub id or local folder):
+1. logits: the native model and the checkpoint's own code (`native=false`), both in bfloat16, on a few
+   chat-formatted GSM8K-style prompts with a masked answer canvas. LLaDA's own code ignores the attention
+   mask, so each prompt is fed alone, unpadded. Passes when, at every position, the largest absolute
+   difference is at most TOLERANCE_FACTOR x the native model's own bfloat16 rounding (its largest difference
+   from the native model in float32 on the same inputs) and the argmax agrees at >= MIN_ARGMAX_AGREEMENT of
+   the positions;
+2. speed: the `make bench` throughput table (mdlm_eval/throughput.py) with the real weights, batch 1 and 8,
+   L = 256 and 512, tokens counted up to the first EOS.
+
+    python scripts/gpu_check.py [--model GSAI-ML/LLaDA-8B-Instruct] [--skip-speed]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+
+import torch
+
+TOLERANCE_FACTOR = 2.0
+MIN_ARGMAX_AGREEMENT = 0.99
+QUESTIONS = [
+    "Lily can run 12 kilometers per hour for 4 hours. After that, she runs 6 kilometers per hour. "
+    "How many kilometers can she run in 8 hours?",
+    "A baker makes 48 muffins and sells them in boxes of 6. Each box costs $5. How much money does she make?",
+    "Tom has 3 times as many marbles as Ann. Together they have 64 marbles. How many marbles does Tom have?",
+    "A train travels 180 miles in 3 hours. At the same speed, how far does it travel in 5 hours?",
+    "Sara buys 4 notebooks at $2.50 each and a pen for $1.20. She pays with a $20 bill. What is her change?",
+    "A garden has 7 rows of 9 tomato plants. 15 plants die. How many plants are left?",
+    "John reads 25 pages a day. How many days does he need to read a 350-page book?",
+    "A class of 30 students is 40% girls. How many boys are in the class?",
+]
+
+
+def chat_prompts(tokenizer, n: int) -> list[list[int]]:
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
+                                           tokenize=False) for q in (QUESTIONS * (n // len(QUESTIONS) + 1))[:n]]
+    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def canvases(prompts: list[list[int]], mask_id: int, gen_length: int, device, vocab: int = 100_000) -> list[torch.Tensor]:
+    """Each prompt followed by a canvas masked except for every fourth position (random ids below `vocab`): a
+    mid-decode state."""
+    out = []
+    g = torch.Generator().manual_seed(0)
+    for ids in prompts:
+        canvas = torch.full((gen_length,), mask_id, dtype=torch.long)
+        filled = torch.arange(gen_length) % 4 == 0
+        canvas[filled] = torch.randint(0, vocab, (int(filled.sum()),), generator=g)
+        out.append(torch.cat([torch.tensor(ids), canvas])[None].to(device))
+    return out
+
+
+@torch.no_grad()
+def logits_of(model, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [model(x).logits.float().cpu() for x in inputs]
+
+
+def agreement(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[float, float]:
+    """(largest absolute difference, share of positions with the same argmax)."""
+    diff = max(float((x - y).abs().max()) for x, y in zip(a, b))
+    same = sum(int((x.argmax(-1) == y.argmax(-1)).sum()) for x, y in zip(a, b))
+    return diff, same / sum(x.shape[1] for x in a)
+
+
+def judge(native_bf16, own_bf16, native_fp32) -> tuple[bool, str]:
+    """The pass rule of step 1, with the numbers it used."""
+    floor, _ = agreement(native_bf16, native_fp32)
+    diff, share = agreement(native_bf16, own_bf16)
+    ok = diff <= TOLERANCE_FACTOR * floor and share >= MIN_ARGMAX_AGREEMENT
+    return ok, (f"native vs own code (bfloat16): max |diff| {diff:.4f} (limit {TOLERANCE_FACTOR:g} x the bfloat16 "
+                f"rounding {floor:.4f}), argmax agreement {share:.2%} (>= {MIN_ARGMAX_AGREEMENT:.0%})")
+
+
+def free() -> None:
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def check_logits(model_id: str, n_prompts: int, gen_length: int) -> bool:
+    from mdlm_eval.models import load_model
+
+    lm = load_model(model_id, dtype="bfloat16", device="cuda")
+    inputs = canvases(chat_prompts(lm.tokenizer, n_prompts), lm.ids.mask_id, gen_length, lm.device)
+    native = logits_of(lm.model, inputs)
+    del lm
+    free()
+    lm = load_model(model_id, dtype="float32", device="cuda")
+    native_fp32 = logits_of(lm.model, inputs)
+    del lm
+    free()
+    lm = load_model(model_id, dtype="bfloat16", device="cuda", native=False)
+    own = logits_of(lm.model, inputs)
+    del lm
+    free()
+    ok, line = judge(native, own, native_fp32)
+    print(("PASS " if ok else "FAIL ") + line)
+    return ok
+
+
+def time_table(model_id: str) -> None:
+    from mdlm_eval.models import load_model
+    from mdlm_eval.throughput import format_table, ratio_lines, throughput_table
+
+    lm = load_model(model_id, dtype="bfloat16", device="cuda")
+    prompts = chat_prompts(lm.tokenizer, 8)
+
+    def make_prompts(batch: int):
+        rows = prompts[:batch]
+        width = max(map(len, rows))
+        ids = torch.full((batch, width), lm.ids.eos_id, dtype=torch.long)
+        mask = torch.zeros((batch, width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r):], mask[i, width - len(r):] = torch.tensor(r), 1
+        return ids.to(lm.device), mask.to(lm.device) if batch > 1 else None
+
+    rows = throughput_table(lm.model, make_prompts, mask_id=lm.ids.mask_id, eos_ids=tuple(lm.ids.stop_ids()))
+    print(f"{model_id} on {torch.cuda.get_device_name()}, bfloat16; tokens counted up to the first EOS")
+    print(format_table(rows))
+    print("\n".join(ratio_lines(rows)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="GSAI-ML/LLaDA-8B-Instruct")
+    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--gen-length", type=int, default=128)
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("gpu_check needs a CUDA GPU (this machine has none)", file=sys.stderr)
+        return 2
+    ok = check_logits(args.model, args.prompts, args.gen_length)
+    if not args.skip_speed:
+        time_table(args.model)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The block-cache throughput table of `make bench` (mdlm_eval/throughput.py), on a tiny model: counts only."""
+import re
+
+import torch
+
+from mdlm_eval.throughput import DECODERS, format_table, ratio_lines, throughput_table, tokens_to_eos
+
+from tests.decoding.test_cache import EOS, MASK, tiny_llada
+
+
+def test_tokens_are_counted_up_to_the_first_eos():
+    generated = torch.tensor([[5, 6, 1, 7, 1], [5, 6, 7, 8, 9], [1, 5, 5, 5, 5]])
+    assert tokens_to_eos(generated, [1]) == 2 + 5 + 0
+    assert tokens_to_eos(generated, [9, 1]) == 2 + 4 + 0
+
+
+def test_the_table_and_its_ratio_lines():
+    def make_prompts(batch):
+        ids = torch.randint(3, 40, (batch, 6), generator=torch.Generator().manual_seed(batch))
+        mask = torch.ones_like(ids)
+        mask[0, :2] = 0
+        return ids, (mask if batch > 1 else None)
+
+    rows = throughput_table(tiny_llada(), make_prompts, gen_lengths=(32,), batches=(1, 2), mask_id=MASK,
+                            eos_ids=(EOS,))
+    assert [(r.decoder, r.batch) for r in rows] == [(d, b) for b in (1, 2) for d in DECODERS]
+    semi_ar = rows[0]
+    assert semi_ar.forwards == 16 and 0 <= semi_ar.tokens <= 32
+    assert all(r.forwards >= 1 and r.seconds > 0 for r in rows)
+    lines = ratio_lines(rows)
+    assert len(lines) == 6
+    assert all(re.fullmatch(r"threshold(\+prefix|\+dual)? vs semi_ar L/2 at L=32, batch [12]: \d+\.\dx tokens/s", x)
+               for x in lines)
+    assert len(format_table(rows).splitlines()) == 9
