@@ -29,6 +29,17 @@ def _register_auto_classes() -> None:
 _register_auto_classes()
 
 
+ADAPTERS = ("toy-cj-grpo", "toy-diffu-grpo")
+"""LoRA adapters of the toy shipped in adapters/<name> (mdlm-eval train; see the README)."""
+
+
+def adapter_path(name: str):
+    """The folder of a shipped toy adapter, or None if `name` is not one."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "adapters" / name if name in ADAPTERS else None
+
+
 def train(out_dir, *args, **kwargs):
     """Train the toy from scratch: `mdlm_eval.training.sft.train` (imported here on first use)."""
     from mdlm_eval.training.sft import train as sft_train
