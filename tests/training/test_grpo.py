@@ -243,3 +243,11 @@ def test_a_non_empty_output_folder_and_a_mismatched_adapter_are_refused(tmp_path
     with pytest.raises(UsageError, match="does not fit base model toy"):
         train(small_config(), tmp_path / "o", peft=str(adapter))
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_train_error_is_one_line_and_exit_code_2(tmp_path):
+    exe = Path(sys.executable).with_name("mdlm-eval")
+    proc = subprocess.run([str(exe), "train", "cj-grpo", "--task", "nope", "--steps", "1", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "task 'nope' has no training set" in proc.stderr and not (tmp_path / "o").exists()
