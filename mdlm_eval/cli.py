@@ -148,7 +148,10 @@ def _train_command(method: str, model, task, steps, out, config, peft, resume, s
     from mdlm_eval.training.config import load_config
     from mdlm_eval.training.trainer import check_config, check_out, train
 
-    cfg = load_config(config, method=method, model=model, task=task, steps=steps, seed=seed)
+    if resume and (Path(out) / "config.yaml").is_file():  # the run's own hyperparameters; --steps may extend it
+        cfg = load_config(Path(out) / "config.yaml", steps=steps)
+    else:
+        cfg = load_config(config, method=method, model=model, task=task, steps=steps, seed=seed)
     check_config(cfg)  # bad input stops here, before the progress bar and any model loading
     check_out(Path(out), resume)
     columns = (TextColumn(method), BarColumn(), TextColumn("{task.completed}/{task.total} reward {task.fields[reward]}"

@@ -299,6 +299,8 @@ class GRPOTrainer:
         log_path = out / "log.tsv"
         if self.resume_from is not None:
             self.load_checkpoint(self.resume_from)
+            if self.acc.is_main_process:
+                (out / "config.yaml").write_text(cfg.to_yaml())  # the same run, perhaps with more steps
             if self.acc.is_main_process and log_path.is_file():  # drop the rows after the checkpoint
                 rows = log_path.read_text().splitlines()
                 log_path.write_text("\n".join([rows[0]] + [r for r in rows[1:] if int(r.split("\t")[0]) <= self.step]) + "\n")
