@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 import typer
@@ -172,6 +173,61 @@ def toy_train(
         folder = train(out, steps=n, seed=seed,
                        progress=lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.4f}"))
     typer.echo(f"checkpoint written to {folder} (loss log: {folder / 'loss.tsv'})")
+
+
+# ---- train: CJ-GRPO and diffu-GRPO LoRA training (mdlm_eval.training) ----
+
+train_app = typer.Typer(help="RL training with LoRA: CJ-GRPO (trajectory-consistent) and its baseline diffu-GRPO (d1).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _train_command(method: str, model, task, steps, out, config, peft, resume, seed) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from mdlm_eval.training.config import load_config
+    from mdlm_eval.training.trainer import check_config, check_out, train
+
+    if resume and (Path(out) / "config.yaml").is_file():  # the run's own hyperparameters; --steps may extend it
+        cfg = load_config(Path(out) / "config.yaml", steps=steps)
+    else:
+        cfg = load_config(config, method=method, model=model, task=task, steps=steps, seed=seed)
+    check_config(cfg)  # bad input stops here, before the progress bar and any model loading
+    check_out(Path(out), resume)
+    columns = (TextColumn(method), BarColumn(), TextColumn("{task.completed}/{task.total} reward {task.fields[reward]}"
+                                                          " kl {task.fields[kl]} loss {task.fields[loss]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        job = bar.add_task("train", total=cfg.steps, reward="-", kl="-", loss="-")
+
+        def progress(step: int, stats: dict) -> None:
+            bar.update(job, completed=step, reward=f"{stats['reward']:.3f}", kl=f"{stats['kl']:.4f}",
+                       loss=f"{stats['loss']:.4f}")
+
+        adapter = train(cfg, out, peft=peft, resume=resume, progress=progress)
+    typer.echo(f"adapter written to {adapter} (log: {adapter.parent / 'log.tsv'})")
+
+
+def _make_train_command(method: str):
+    def command(
+        model: str = typer.Option(None, "--model", help="Base model: `toy`, a folder or a hub id (default: the config's)."),
+        task: str = typer.Option(None, "--task", help="Training task: mdlm_toy_countdown, mdlm_toy_sudoku or mdlm_toy."),
+        steps: int = typer.Option(None, "--steps", help="Optimizer steps."),
+        out: str = typer.Option(..., "--out", help="New (or empty) folder for config.yaml, log.tsv, checkpoints and adapter/."),
+        config: str = typer.Option(None, "--config", help="YAML of hyperparameters (a path, or `toy`); flags override it."),
+        peft: str = typer.Option(None, "--peft", help="Continue training this LoRA adapter (folder or shipped name)."),
+        resume: bool = typer.Option(False, "--resume", help="Resume the run in --out from its last checkpoint."),
+        seed: int = typer.Option(None, "--seed", help="Seed for prompts, rollouts and initialisation."),
+    ) -> None:
+        _train_command(method, model, task, steps, out, config, peft, resume, seed)
+
+    command.__doc__ = {"cj-grpo": "CJ-GRPO: the loss on every decoding step of each rollout (arXiv 2509.23924).",
+                       "diffu-grpo": "diffu-GRPO: d1's one-step log-probability estimate (baseline)."}[method]
+    return command
+
+
+for _method in ("cj-grpo", "diffu-grpo"):
+    train_app.command(_method)(_make_train_command(_method))
 
 
 @toy_app.command("path")

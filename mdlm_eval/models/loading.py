@@ -201,10 +201,19 @@ def load_native_llada(source: str, pretrained: str, dtype: torch.dtype):
     return config, LladaModelLM.from_pretrained(source, config=config, dtype=dtype)
 
 
+def resolve_adapter(adapter: str) -> str:
+    """A shipped adapter's folder for its name (`toy-cj-grpo`, `toy-diffu-grpo`), else `adapter` unchanged."""
+    from mdlm_eval.models.toy import adapter_path
+
+    shipped = adapter_path(adapter)
+    return str(shipped) if shipped is not None else adapter
+
+
 def apply_adapter(model: nn.Module, adapter: str, base: str) -> nn.Module:
     """Apply a LoRA adapter (peft) and merge it into the weights, so decoding runs at the base model's speed."""
     from peft import PeftModel
 
+    adapter = resolve_adapter(adapter)
     path = Path(adapter).expanduser()
     if (path.exists() or adapter.startswith((".", "/", "~"))) and not (path / "adapter_config.json").is_file():
         raise UsageError(f"adapter folder {path} lacks adapter_config.json")

@@ -8,7 +8,7 @@ from .configuration_mdlm_toy import MdlmToyConfig
 from .modeling_mdlm_toy import MdlmToyModel
 from .prompts import ASSISTANT_PREFIX, countdown_prompt, sudoku_prompt
 from .tokenizer import build_tokenizer
-from .train import TrainConfig, check_checkpoint, checkpoint_path, train
+from .train import check_checkpoint, checkpoint_path
 
 __all__ = ["MdlmToyConfig", "MdlmToyModel", "ASSISTANT_PREFIX", "countdown_prompt", "sudoku_prompt",
            "build_tokenizer", "TrainConfig", "check_checkpoint", "checkpoint_path", "train"]
@@ -27,3 +27,30 @@ def _register_auto_classes() -> None:
 
 
 _register_auto_classes()
+
+
+ADAPTERS = ("toy-cj-grpo", "toy-diffu-grpo")
+"""LoRA adapters of the toy shipped in adapters/<name> (mdlm-eval train; see the README)."""
+
+
+def adapter_path(name: str):
+    """The folder of a shipped toy adapter, or None if `name` is not one."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "adapters" / name if name in ADAPTERS else None
+
+
+def train(out_dir, *args, **kwargs):
+    """Train the toy from scratch: `mdlm_eval.training.sft.train` (imported here on first use)."""
+    from mdlm_eval.training.sft import train as sft_train
+
+    return sft_train(out_dir, *args, **kwargs)
+
+
+def __getattr__(name: str):
+    """`TrainConfig` (the SFT recipe's, in mdlm_eval.training.sft, imported on first use)."""
+    if name == "TrainConfig":
+        from mdlm_eval.training.sft import TrainConfig
+
+        return TrainConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,89 @@
+"""`GRPOConfig`: every hyperparameter of a GRPO run, read from and written to YAML.
+
+Defaults are the paper's (EOSER-ASS-RL `cj-grpo/slurm_scripts/train.yaml`, d1's `diffu-grpo` alike): lr 3e-6
+constant after a warm-up of 0.01% of the steps, AdamW (0.9, 0.99), weight decay 0.1, gradient norm 0.2,
+6 generations per prompt, 6 samples per process x 2 accumulation, PPO clip 0.5, KL beta 0.04, reference sync every
+64 steps, temperature 1.0, LoRA r 128 / alpha 64 / dropout 0.05, inner iterations 8 (planning) or 12 (math).
+`configs/toy.yaml` holds the toy's (larger lr, smaller LoRA).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from mdlm_eval.errors import UsageError
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+LLADA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # the reference's list
+TOY_TARGETS = ["qkv", "out", "gate_up", "down"]
+
+
+@dataclass
+class GRPOConfig:
+    method: str = "cj-grpo"  # cj-grpo | diffu-grpo
+    model: str = "toy"
+    task: str = "mdlm_toy_countdown"
+    rewards: list[str] | None = None  # None: the task's default rewards
+    steps: int = 200  # optimizer steps
+    seed: int = 42
+    # optimisation
+    lr: float = 3e-6
+    warmup_ratio: float = 0.0001
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.99
+    weight_decay: float = 0.1
+    max_grad_norm: float = 0.2
+    # GRPO
+    num_generations: int = 6
+    batch_size: int = 6  # samples per process per micro-batch (a multiple of num_generations)
+    grad_accum: int = 2
+    num_iterations: int | None = None  # None: the task's (8 planning, 12 math)
+    epsilon: float = 0.5
+    beta: float = 0.04
+    scale_rewards: bool = False  # divide advantages by the group std (the paper) or not (the code; default)
+    sync_ref_every: int = 64  # 0: never
+    ref_mixup_alpha: float = 0.6  # TRL's: ref <- alpha * policy + (1 - alpha) * ref
+    p_mask_prompt: float = 0.15  # diffu-GRPO
+    # rollouts
+    decoder: str = "eoser_ass"
+    decode_steps: int | str = "log"
+    gen_length: int | None = None  # None: the model's default (the toy's 32), else 256
+    temperature: float = 1.0
+    decoder_overrides: dict = field(default_factory=dict)  # block_length, block_num, eos_min_gamma, ...
+    # LoRA
+    lora_r: int = 128
+    lora_alpha: int = 64
+    lora_dropout: float = 0.05
+    lora_targets: list[str] | None = None  # None: q/k/v/o/gate/up/down (the toy: qkv, out, gate_up, down)
+    # bookkeeping
+    save_every: int = 50
+    threads: int = 2  # CPU threads (the same count gives the same weights)
+    dtype: str | None = None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
+
+
+def load_config(path: str | Path | None = None, **overrides) -> GRPOConfig:
+    """Defaults, then the YAML file (a path or a name in configs/), then the non-None overrides."""
+    values: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file() and (CONFIGS_DIR / f"{path}.yaml").is_file():
+            p = CONFIGS_DIR / f"{path}.yaml"
+        if not p.is_file():
+            raise UsageError(f"config {path} does not exist")
+        try:
+            values = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise UsageError(f"config {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(values, dict):
+            raise UsageError(f"config {path} must be a mapping of hyperparameters")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(values) - {f.name for f in fields(GRPOConfig)}
+    if unknown:
+        raise UsageError(f"unknown hyperparameter(s): {', '.join(sorted(unknown))}")
+    return GRPOConfig(**values)

@@ -1,0 +1,64 @@
+"""The training objectives of masked diffusion LMs, shared by SFT and the two GRPO trainers.
+
+- `sft_loss`: LLaDA's SFT loss (GUIDELINES.md "SFT"): t ~ U(0, 1], p = (1 - eps) t + eps, every answer token
+  masked with probability p, loss = sum over masked tokens of CE / p, / answer length, averaged over the batch.
+- `token_logps`: log p(target | state) at every position, from one forward pass.
+- `grpo_token_loss`: the PPO-clipped policy term and the k3 KL term per token (TRL GRPOTrainer as d1 and
+  CJ-GRPO use it): ratio = exp(logp - old), loss = -min(ratio A, clip(ratio, 1 - eps, 1 + eps) A)
+  + beta (exp(ref - logp) - (ref - logp) - 1).
+- `group_advantages`: reward minus the mean of its group (the reference code), optionally / the group std
+  (the paper's formula).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def mask_answer(input_ids: torch.Tensor, prompt_mask: torch.Tensor, eps: float, gen: torch.Generator):
+    """LLaDA forward process on the answer: (masked positions, p per position), t ~ U(0,1] per row."""
+    b, l = input_ids.shape
+    t = torch.rand(b, generator=gen)
+    p_mask = ((1 - eps) * t + eps)[:, None].expand(b, l)
+    masked = (torch.rand((b, l), generator=gen) < p_mask) & ~prompt_mask
+    return masked, p_mask
+
+
+def sft_loss(model, input_ids, attention_mask, prompt_mask, mask_id: int, eps: float, gen: torch.Generator):
+    """LLaDA SFT loss: mask answer tokens with p = (1-eps) t + eps, CE / p on masked tokens / answer length."""
+    b, l = input_ids.shape
+    masked, p_mask = mask_answer(input_ids, prompt_mask, eps, gen)
+    noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
+    logits = model(noisy, attention_mask=attention_mask).logits
+    answer_len = (~prompt_mask).sum(-1, keepdim=True).expand(b, l)
+    token_loss = F.cross_entropy(logits[masked], input_ids[masked], reduction="none") / p_mask[masked]
+    return (token_loss / answer_len[masked]).sum() / b
+
+
+def token_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[target] per position, in float32 ([batch, len, vocab], [batch, len] -> [batch, len])."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def grpo_token_loss(logp, old_logp, ref_logp, advantages, epsilon: float, beta: float):
+    """(per-token loss, per-token k3 KL, per-token clipped flag); advantages are per row [batch]."""
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages.unsqueeze(1)
+    unclipped, clipped = ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv
+    loss = -torch.min(unclipped, clipped)
+    kl = torch.zeros_like(logp)
+    if beta != 0:
+        delta = ref_logp - logp
+        kl = torch.exp(delta) - delta - 1
+        loss = loss + beta * kl
+    return loss, kl, (unclipped < clipped)
+
+
+def group_advantages(rewards: torch.Tensor, num_generations: int, scale_by_std: bool = False) -> torch.Tensor:
+    """Reward minus its group's mean (rows come in groups of `num_generations` consecutive samples);
+    with `scale_by_std`, divided by the group's (unbiased) std + 1e-4, as TRL's GRPO does when it scales."""
+    grouped = rewards.view(-1, num_generations)
+    adv = grouped - grouped.mean(dim=1, keepdim=True)
+    if scale_by_std:
+        adv = adv / (grouped.std(dim=1, keepdim=True) + 1e-4)
+    return adv.reshape(-1)

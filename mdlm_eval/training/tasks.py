@@ -1,0 +1,70 @@
+"""Training tasks: seeded prompt streams from the toy's generators (never d1's test items, which the
+generators exclude), with the toy's prompts and each task's default rewards."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from mdlm_eval.errors import UsageError
+from mdlm_eval.models.toy import data, prompts
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    name: str
+    kinds: tuple[str, ...]  # countdown | sudoku: which rewards apply (every doc has its "kind")
+    docs: Callable[[int, int, int], list[dict]]  # (seed, stream index, n) -> n docs
+    message: Callable[[dict], str]  # the user message
+    answer: Callable[[dict], str]  # a correct answer (probes the rewards before training)
+    rewards: dict[str, tuple[str, ...]]  # kind -> default rewards
+    num_iterations: int  # the paper's inner updates: 8 for planning tasks, 12 for math
+
+
+def _countdown_docs(seed: int, index: int, n: int) -> list[dict]:
+    rng = random.Random(f"countdown:{seed}:{index}")
+    out = []
+    for _ in range(n):
+        numbers, target, expr = data.generate_countdown(rng)
+        out.append({"kind": "countdown", "numbers": numbers, "target": target, "expression": expr})
+    return out
+
+
+def _sudoku_docs(seed: int, index: int, n: int, clues: int = 8) -> list[dict]:
+    rng = np.random.default_rng([seed, index])
+    return [{"kind": "sudoku", "puzzle": p, "solution": s} for p, s in data.generate_sudoku_batch(rng, n, clues)]
+
+
+def _mixed_docs(seed: int, index: int, n: int) -> list[dict]:
+    """Even stream indices draw Countdown, odd ones Sudoku (a micro-batch holds one task)."""
+    return (_countdown_docs if index % 2 == 0 else _sudoku_docs)(seed, index, n)
+
+
+def _message(d: dict) -> str:
+    if d["kind"] == "countdown":
+        return prompts.countdown_prompt(d["numbers"], d["target"])
+    return prompts.sudoku_prompt(d["puzzle"])
+
+
+def _answer(d: dict) -> str:
+    return prompts.countdown_answer(d["expression"]) if d["kind"] == "countdown" else prompts.sudoku_answer(d["solution"])
+
+
+DEFAULT_REWARDS = {"countdown": ("countdown_boxed",), "sudoku": ("d1_sudoku",)}
+
+
+TASKS: dict[str, TrainTask] = {
+    "mdlm_toy_countdown": TrainTask("mdlm_toy_countdown", ("countdown",), _countdown_docs, _message, _answer,
+                                    DEFAULT_REWARDS, 8),
+    "mdlm_toy_sudoku": TrainTask("mdlm_toy_sudoku", ("sudoku",), _sudoku_docs, _message, _answer, DEFAULT_REWARDS, 8),
+    "mdlm_toy": TrainTask("mdlm_toy", ("countdown", "sudoku"), _mixed_docs, _message, _answer, DEFAULT_REWARDS, 8),
+}
+"""Training task -> its prompt stream. `mdlm_toy` alternates the two (as the toy's SFT mixes them)."""
+
+
+def get_task(name: str) -> TrainTask:
+    if name not in TASKS:
+        raise UsageError(f"task '{name}' has no training set here; choose one of {', '.join(TASKS)}")
+    return TASKS[name]
