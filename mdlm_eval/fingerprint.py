@@ -23,9 +23,9 @@ EDGE = 1 << 20  # bytes read from each end of a weight file
 def weights_fingerprint(name: str) -> str:
     """`commit:<sha>` for a cached hub id, `files:<sha256>` for a local folder, `name:<name>` when neither
     can be read (a hub id not in the cache: loading it fails or downloads, and the next run has its commit)."""
-    from mdlm_eval.models.loading import resolve_pretrained
+    from mdlm_eval.models.loading import resolve_adapter, resolve_pretrained
 
-    source, local = resolve_pretrained(name)
+    source, local = resolve_pretrained(resolve_adapter(name))
     if local:
         return f"files:{folder_fingerprint(Path(source))}"
     commit = hub_commit(source)

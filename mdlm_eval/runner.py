@@ -340,14 +340,15 @@ def print_summary(manifest: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{manifest['model']} | {manifest['decoder']} | {manifest['steps']} steps | "
-                        f"L {manifest['gen_length']}")
+    model = manifest["model"] + (f" + {manifest['peft']}" if manifest.get("peft") else "")
+    steps = "adaptive" if manifest["steps"] is None else f"{manifest['steps']} steps"
+    table = Table(title=f"{model} | {manifest['decoder']} | {steps} | L {manifest['gen_length']}")
     table.add_column("task")
     table.add_column("metric")
-    table.add_column("value", justify="right")
+    table.add_column("value (%)", justify="right")
     for task, metrics in manifest["scores"].items():
         for metric, value in metrics.items():
-            table.add_row(task, metric, f"{value:.4f}")
+            table.add_row(task, metric, f"{100 * value:.2f}")
     console = Console()
     console.print(table)
     console.print(f"{manifest['samples']} samples, NFE/sample {manifest['nfe_per_sample']:.1f}, "
