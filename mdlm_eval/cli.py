@@ -137,11 +137,23 @@ def decoders(
     except ValueError:
         raise UsageError(f"--gen-lengths must be comma-separated integers, got {gen_lengths!r}") from None
     table = Table("preset", *[f"NFE at L={n}" for n in lengths], "what it is")
+    refused = []  # (preset, L, why): a preset whose layout cannot take a length
     for name in preset_names():
         spec = load_spec(name)
-        nfe = [planned_nfe(spec, n) for n in lengths]
-        table.add_row(name, *["adaptive" if k is None else str(k) for k in nfe], spec.description)
-    Console().print(table)
+        cells = []
+        for n in lengths:
+            try:
+                nfe = planned_nfe(spec, n)
+            except UsageError as e:
+                refused.append((name, n, str(e)))
+                cells.append("-")
+                continue
+            cells.append("adaptive" if nfe is None else str(nfe))
+        table.add_row(name, *cells, spec.description)
+    console = Console()
+    console.print(table)
+    for name, n, why in refused:
+        console.print(f"{name} cannot decode L={n}: {why}", soft_wrap=True)
 
 
 # ---- toy: the CPU-sized MDLM (mdlm_eval.models.toy) ----

@@ -154,3 +154,10 @@ def test_command_line_mistakes_are_one_line_exit_2(monkeypatch, capsys, args, me
     assert code == 2, (args, stderr)
     assert stderr.count("\n") == 1 and stderr.startswith("mdlm-eval: error: ") and message in stderr, stderr
     assert stdout == ""
+
+
+def test_decoders_names_the_preset_that_cannot_take_a_length(monkeypatch, capsys):
+    code, stdout, _ = run_cli(monkeypatch, capsys, "decoders", "--gen-lengths", "32,100")
+    assert code == 0
+    assert "semi_ar cannot decode L=100: block_length 32 must be a positive divisor of gen_length 100" in stdout
+    assert "eoser_ass cannot decode" not in stdout  # ascending step sizes take any L >= 2
