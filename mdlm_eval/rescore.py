@@ -156,8 +156,16 @@ def _d1_sudoku_puzzle(question: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _samples_setup(path: Path) -> str:
+    """A samples file's setup name: `<model>/<run folder>/<task>_<time>` inside a run folder of `mdlm-eval run`
+    (the run folder names the decoder, steps and length), else `<folder>/<task>_<time>`."""
+    stem = path.stem.removeprefix("samples_")
+    run = next((p for p in (path.parent, path.parent.parent) if (p / "manifest.json").is_file()), None)
+    return f"{run.parent.name}/{run.name}/{stem}" if run is not None else f"{path.parent.name}/{stem}"
+
+
 def _read_samples(path: Path, task: str | None) -> tuple[str, str, list[tuple[dict, str]]]:
-    name = f"{path.parent.name}/{path.stem.removeprefix('samples_')}"
+    name = _samples_setup(path)
     task = _task(path, name, task)
     records = []
     try:

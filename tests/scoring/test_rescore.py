@@ -147,6 +147,19 @@ def test_lm_eval_samples_files_score_like_d1_files(tmp_path: Path, d1_items: dic
     assert scores["solved"]["correct"] == 1
 
 
+def test_samples_of_a_run_folder_are_labelled_with_its_decoder(tmp_path: Path, d1_items: dict) -> None:
+    """Inside a run folder of `mdlm-eval run` (manifest.json beside the lm-eval model folder) the setup is named by
+    the run folder, which names decoder, steps and length."""
+    item = d1_items["sudoku_instruct_128_64"][0]
+    run = tmp_path / "toy" / "eoser_ass_steps-log_L32"
+    (run / "toy").mkdir(parents=True)
+    (run / "manifest.json").write_text("{}")
+    doc = {"puzzle": item["question"][-17:-1], "solution": item["ground_truth"], "question": item["question"]}
+    sample = {"doc_id": 0, "doc": doc, "filtered_resps": [item["generations"]]}
+    (run / "toy" / "samples_mdlm_sudoku_2025-01-01T00-00-00.jsonl").write_text(json.dumps(sample) + "\n")
+    assert list(rescore([tmp_path], fmt="samples").setups) == ["toy/eoser_ass_steps-log_L32/mdlm_sudoku_2025-01-01T00-00-00"]
+
+
 def test_bad_samples_lines_are_reported(tmp_path: Path) -> None:
     path = tmp_path / "samples_mdlm_countdown_x.jsonl"
     path.write_text(json.dumps({"doc": {"numbers": [1, 2, 3]}, "filtered_resps": ["x"]}) + "\n")
