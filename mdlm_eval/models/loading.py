@@ -103,6 +103,19 @@ def load_model(
     trust_remote_code: bool | None = None,
     native: bool = True,
 ) -> LoadedModel:
+    """Load a checkpoint the way the harness decodes it; returns a `LoadedModel`.
+
+    `pretrained`: `toy`, a local Hugging Face folder or a hub id. `peft`: a LoRA adapter folder, hub id or shipped
+    name (`toy-cj-grpo`, `toy-diffu-grpo`), merged into the weights. `dtype`: bfloat16 on GPU, float32 on CPU by
+    default. `family` (`llada` | `dream`) and `mask_id` override what the config says. `native`: LLaDA checkpoints
+    run this package's implementation (`mdlm_eval.models.llada`) unless False.
+
+    The result holds `model` (called as `model(input_ids, attention_mask=...).logits`, logits aligned with
+    positions, Dream's shift already undone), `tokenizer` (left padding, pad = EOS), `ids` (`mask_id`, `eos_id`,
+    `eot_id`), `family`, `name`, `peft`, `device` and `dtype`; `default_gen_length` is the folder's `gen_length`
+    (the toy's 32) or None. Raises `UsageError` for anything the caller can fix (a missing file, an unknown dtype
+    or family, untrusted code, an adapter that does not fit).
+    """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
