@@ -46,6 +46,10 @@ def test_the_wheel_ships_what_the_defaults_need(installed):
     toy = site / "mdlm_eval" / "models" / "toy" / "checkpoint"
     assert {"model.safetensors", "config.json", "tokenizer.json", "modeling_mdlm_toy.py"} <= {p.name for p in toy.iterdir()}
     assert (site / "mdlm_eval.pth").read_text().strip() == "import _mdlm_eval_hook"
+    for name in ("toy-cj-grpo", "toy-diffu-grpo"):  # the shipped adapters, addressable by name
+        adapter = site / "mdlm_eval" / "models" / "toy" / "adapters" / name
+        assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in adapter.iterdir()}
+    assert (site / "mdlm_eval" / "training" / "configs" / "toy.yaml").is_file()
 
 
 def test_installed_wheel_runs_the_default_job_from_another_folder(installed):
