@@ -94,10 +94,13 @@ def main() -> None:
         ("semi_ar", f"{steps} steps",
          lambda: llada_generate(model, prompt, mask_id=MASK, eos_id=EOS, **settings),
          lambda: decode(model, prompt, "semi_ar", **ids, **settings)),
-        ("threshold", "tau 0.9",
-         lambda: fast_dllm_generate(model, prompt, gen_length=args.gen_length, block_length=args.block_length,
+        # The bench model's near-uniform probabilities commit one token per pass; two blocks keep the reference's
+        # float64 softmax over the whole canvas (Fast-dLLM's) affordable.
+        ("threshold", "tau 0.9, L = 2 blocks",
+         lambda: fast_dllm_generate(model, prompt, gen_length=2 * args.block_length, block_length=args.block_length,
                                     threshold=0.9, mask_id=MASK)[0],
-         lambda: decode(model, prompt, "threshold", gen_length=args.gen_length, block_length=args.block_length, **ids)),
+         lambda: decode(model, prompt, "threshold", gen_length=2 * args.block_length, block_length=args.block_length,
+                        **ids)),
     ]
     print(f"on {device} ({dtype}), batch {args.batch}, prompt {args.prompt_length}, L {args.gen_length}, "
           f"block {args.block_length}, vocab {LLADA_VOCAB:,}")
