@@ -245,8 +245,8 @@ class MDLMLM(LM):
         if self.store is not None and self._rank == 0:
             reused = sum(it.key in done for it in items)
             print(f"reused {reused} of {len(items)} finished samples", file=sys.stderr)
-            if self.auto_batch:
-                print(f"batch size auto: {self.batch_size} (max_batch_size; halved on out-of-memory)", file=sys.stderr)
+        if self.auto_batch and self._rank == 0:
+            print(f"batch size auto: {self.batch_size} (max_batch_size; halved on out-of-memory)", file=sys.stderr)
         bar = tqdm(total=len(pending), unit="sample", desc="decoding", disable=disable_tqdm or self._rank != 0)
         try:  # the bar is closed before anything else is printed, also on Ctrl-C
             for chunk in self.batches(pending):

@@ -173,12 +173,12 @@ def test_new_spec_fields_old_manifests_and_measured_fractional_nfe(tmp_path: Pat
               manifest={"samples_decoded": 0, "samples_reused": 4, "seconds_per_sample_from": "first run"})
     for tau, nfe, acc in ((0.9, 7.37, 0.4), (0.5, 3.5, 0.3)):  # adaptive: new fields, measured fractional NFE
         write_run(root, decoder="threshold", steps=32, scores={"t": acc}, nfe=nfe, folder=f"thr{tau}",
-                  spec={"commit_rule": "threshold", "threshold": tau, "cache": "none"})
+                  spec={"commit": "threshold", "threshold": tau, "cache": "none"})
     write_run(root, decoder="threshold", steps=32, scores={"t": 0.35}, nfe=6.12, folder="thr0.9prefix",
-              spec={"commit_rule": "threshold", "threshold": 0.9, "cache": "prefix"})
+              spec={"commit": "threshold", "threshold": 0.9, "cache": "prefix"})
     write_run(root, decoder="threshold", steps=32, scores={"t": 0.2}, folder="nomanifest",  # no plan, no manifest
-              config={"decoder_spec": {"name": "threshold", "steps": 32, **SPEC, "commit_rule": "threshold",
-                                       "threshold": 0.9}})
+              config={"decoder_spec": {"name": "threshold", "steps": 32, **SPEC, "commit": "threshold",
+                                       "threshold": 0.7}})
     warnings: list[str] = []
     build_leaderboard(root, tmp_path / "out", reference_dir=None, warn=warnings.append)
     assert len(warnings) == 1 and "no fixed decoding plan" in warnings[0] and "NFE left empty" in warnings[0]
@@ -186,14 +186,14 @@ def test_new_spec_fields_old_manifests_and_measured_fractional_nfe(tmp_path: Pat
     # the old manifest takes DecoderSpec's default cfg_scale, so it is the same setting as the new one (newest wins)
     semi = board.runs[board.runs["decoder"] == "semi_ar"]
     assert len(semi) == 1 and semi["seconds_per_sample_from"].tolist() == ["first run"]
-    assert {"commit_rule", "threshold", "cache"} <= set(board.spec_fields)
+    assert {"commit", "threshold", "cache"} <= set(board.spec_fields)
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     header, rows = table_rows(md, "t")
     assert header[:4] == ["decoder", "cache", "threshold", "steps"]  # fields that vary within the threshold rows
     by = {(r[0], r[1], r[2]): r for r in rows}
     assert by[("threshold", "none", "0.9")][header.index("NFE/sample")] == "7.37"
-    assert by[("threshold", "", "0.9")][header.index("NFE/sample")] == ""  # no plan: empty, no failure
-    assert by[("threshold", "", "0.9")][header.index("acc ± SE")] == "20.00 ± 10.00"
+    assert by[("threshold", "none", "0.7")][header.index("NFE/sample")] == ""  # no plan: empty, no failure
+    assert by[("threshold", "none", "0.7")][header.index("acc ± SE")] == "20.00 ± 10.00"
     assert (tmp_path / "out" / "leaderboard_plots" / "nfe_t_acc.png").read_bytes().startswith(b"\x89PNG")
     # cached beside uncached: the loss from caching in points
     header, rows = table_rows(md, "Cached against uncached decoding")
@@ -204,7 +204,7 @@ def test_new_spec_fields_old_manifests_and_measured_fractional_nfe(tmp_path: Pat
     # plot series: an adaptive decoder's thresholds join one line per cache mode; the run without NFE is left out
     planned = board.runs[board.runs["nfe_per_sample"].notna()]
     assert sorted(family(board, planned, i)[0] for i in planned.index) == [
-        "semi_ar", "threshold cache=none", "threshold cache=none", "threshold cache=prefix"]
+        "semi_ar cache=none", "threshold cache=none", "threshold cache=none", "threshold cache=prefix"]
 
 
 def test_checkpoints_against_their_base_in_the_paper_layout(tmp_path: Path) -> None:

@@ -49,8 +49,10 @@ SPEC_DEFINITIONS = {
     "eos_min_gamma": "EOSER's smallest EOS scale", "eos_max_gamma": "EOSER's largest EOS scale",
     "temperature": "sampling temperature (0 = greedy)", "cfg_scale": "classifier-free guidance scale (0 = off)",
     "cache": "KV cache: none, prefix or dual (Fast-dLLM)",
-    "commit_rule": "how many masked positions a step commits: by the schedule's count, or adaptively",
+    "commit": "commit rule: how many masked positions a step commits (count: by the schedule; threshold, factor, "
+              "eb, dream, dream_origin, wino: adaptively)",
     "threshold": "adaptive: commit every position whose confidence is at least this (Fast-dLLM)",
+    "threshold_back": "WINO: re-mask a committed token whose confidence falls below this",
     "factor": "adaptive: Fast-dLLM's factor rule, the n-th most confident is committed while c_n >= 1 - f/(n+1)",
     "gamma": "adaptive: EB-sampler's entropy budget per step",
     "eps": "Dream's time-grid floor", "alg": "Dream's ranking of masked positions",
