@@ -87,7 +87,8 @@ def run_dir(config: RunConfig) -> Path:
     """`<output_path>/<model>[+<adapter>]/<decoder>_steps-<steps>_L<gen_length>[_bl..][_bn..][_T..][_seed..][_limit..]`."""
     spec = config.spec()
     model = short_name(config.model) + (f"+{short_name(config.peft)}" if config.peft else "")
-    name = f"{spec.name}_steps-{spec.steps}_L{config.resolved_gen_length()}"
+    steps = "uncapped" if spec.steps is None else spec.steps  # an adaptive rule without a cap
+    name = f"{spec.name}_steps-{steps}_L{config.resolved_gen_length()}"
     if config.block_length is not None:
         name += f"_bl{config.block_length}"
     if config.block_num is not None:

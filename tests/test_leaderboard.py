@@ -191,6 +191,7 @@ def test_new_spec_fields_old_manifests_and_measured_fractional_nfe(tmp_path: Pat
     header, rows = table_rows(md, "t")
     assert header[:4] == ["decoder", "cache", "threshold", "steps"]  # fields that vary within the threshold rows
     by = {(r[0], r[1], r[2]): r for r in rows}
+    assert ("semi_ar", "none", "") in by  # a knob its commit rule never reads is left blank
     assert by[("threshold", "none", "0.9")][header.index("NFE/sample")] == "7.37"
     assert by[("threshold", "none", "0.7")][header.index("NFE/sample")] == ""  # no plan: empty, no failure
     assert by[("threshold", "none", "0.7")][header.index("acc ± SE")] == "20.00 ± 10.00"

@@ -16,6 +16,10 @@ from mdlm_eval.paths import PRESETS_DIR  # noqa: E402  (the checkout's decoders/
 SCHEDULES = ("uniform", "ascending")
 COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino")
 ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino")  # the number of forward passes is decided while decoding
+RULE_FIELDS = {  # the spec fields only some commit rules read
+    "threshold": ("threshold", "wino"), "threshold_back": ("wino",), "factor": ("factor",), "gamma": ("eb",),
+    "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
+}
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
 GAMMA_SCHEDULES = ("linear", "power")

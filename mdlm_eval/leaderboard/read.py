@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mdlm_eval.decoding import DecoderSpec, load_spec, make_plan
+from mdlm_eval.decoding.spec import RULE_FIELDS
 from mdlm_eval.errors import UsageError
 
 HEAD = ["model", "adapter", "decoder"]  # identity, before the decoder's spec fields
@@ -157,7 +158,11 @@ def spec_of(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         return {}
     defaults = {k: v for k, v in spec_defaults().items() if k not in SPEC_SKIP}
-    return {str(k): hashable(v) for k, v in {**defaults, **raw}.items()}
+    spec = {str(k): hashable(v) for k, v in {**defaults, **raw}.items()}
+    for field, rules in RULE_FIELDS.items():  # a knob its commit rule never reads is no part of the setting
+        if field in spec and spec.get("commit", "count") not in rules:
+            spec[field] = None
+    return spec
 
 
 def spec_defaults() -> dict[str, Any]:
