@@ -90,6 +90,7 @@ def run(
     block_num: int = typer.Option(None, "--block-num", help="Ascending step sizes: number of blocks."),
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature (default: the preset's, 0)."),
     cache: str = typer.Option(None, "--cache", help="Block cache: none, prefix or dual (Fast-dLLM; default: the preset's, none)."),
+    threshold: float = typer.Option(None, "--threshold", help="Confidence threshold of the threshold and wino rules (default: the preset's)."),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated tasks (default: mdlm_toy for the toy, else mdlm_reasoning)."),
     limit: float = typer.Option(None, "--limit", help="Samples per task (an int), or a fraction below 1."),
     batch_size: str = typer.Option("8", "--batch-size", help="Batch size, or auto."),
@@ -104,7 +105,7 @@ def run(
 
     config = RunConfig(
         model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length, block_length=block_length,
-        block_num=block_num, temperature=temperature, cache=cache, tasks=tasks.split(",") if tasks else None,
+        block_num=block_num, temperature=temperature, cache=cache, threshold=threshold, tasks=tasks.split(",") if tasks else None,
         limit=int(limit) if limit is not None and limit >= 1 else limit,
         batch_size=batch_size if batch_size == "auto" or not batch_size.isdigit() else int(batch_size),
         output_path=output_path, seed=seed,
