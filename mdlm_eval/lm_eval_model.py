@@ -26,18 +26,18 @@ from dataclasses import dataclass
 
 import lm_eval.models  # noqa: F401  (built-in models first: a registry holding only `mdlm` would hide them)
 import torch
-import torch.nn.functional as F
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
 from mdlm_eval.decoding import DecoderSpec, decode, load_spec, planned_nfe
-from mdlm_eval.errors import UsageError
 from mdlm_eval.decoding.cache import check_cache
+from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.models import load_model
 from mdlm_eval.startup import project_prefills
 from mdlm_eval.store import SampleStore, sample_key
+from mdlm_eval.training.objectives import masked_ce_over_p
 
 log = logging.getLogger(__name__)
 DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
@@ -371,7 +371,7 @@ class MDLMLM(LM):
             logits = self.lm.model(noisy).logits.float()
             p_mask = (counts.float() / T)[:, None].expand_as(is_mask).to(self.device)
             is_mask = is_mask.to(self.device)
-            ce = F.cross_entropy(logits[is_mask], seq.to(self.device)[is_mask], reduction="none") / p_mask[is_mask]
+            ce = masked_ce_over_p(logits, seq.to(self.device), is_mask, p_mask)
             losses.append(ce.sum().item() / draws)
         return -sum(losses) / len(losses)
 

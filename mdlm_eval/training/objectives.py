@@ -24,6 +24,12 @@ def mask_answer(input_ids: torch.Tensor, prompt_mask: torch.Tensor, eps: float, 
     return masked, p_mask
 
 
+def masked_ce_over_p(logits, targets, masked, p_mask):
+    """CE / p at the masked positions (a flat [n] tensor): the importance-weighted term of the masked diffusion
+    ELBO, shared by the SFT loss and the Monte Carlo log-likelihood (LLaDA eval_llada.py)."""
+    return F.cross_entropy(logits[masked], targets[masked], reduction="none") / p_mask[masked]
+
+
 def sft_loss(model, input_ids, attention_mask, prompt_mask, mask_id: int, eps: float, gen: torch.Generator):
     """LLaDA SFT loss: mask answer tokens with p = (1-eps) t + eps, CE / p on masked tokens / answer length."""
     b, l = input_ids.shape
@@ -31,7 +37,7 @@ def sft_loss(model, input_ids, attention_mask, prompt_mask, mask_id: int, eps: f
     noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
     logits = model(noisy, attention_mask=attention_mask).logits
     answer_len = (~prompt_mask).sum(-1, keepdim=True).expand(b, l)
-    token_loss = F.cross_entropy(logits[masked], input_ids[masked], reduction="none") / p_mask[masked]
+    token_loss = masked_ce_over_p(logits, input_ids, masked, p_mask)
     return (token_loss / answer_len[masked]).sum() / b
 
 
