@@ -8,7 +8,9 @@ On a CUDA machine with LLaDA-8B-Instruct (hub id or local folder):
    from the native model in float32 on the same inputs) and the argmax agrees at >= MIN_ARGMAX_AGREEMENT of
    the positions;
 2. speed: the `make bench` throughput table (mdlm_eval/throughput.py) with the real weights, batch 1 and 8,
-   L = 256 and 512, tokens counted up to the first EOS.
+   L = 256 and 512, tokens counted up to the first EOS, on chat-formatted 5-shot GSM8K prompts as in Fast-dLLM's
+   Table 1 (lm-eval's `Question: ... Answer: ...` format; the first five GSM8K test items are the shots, the
+   next eight the questions; the data come from mdlm_eval.data, so MDLM_EVAL_DATA_DIR works offline).
 
     python scripts/gpu_check.py [--model GSAI-ML/LLaDA-8B-Instruct] [--skip-speed]
 """
@@ -39,6 +41,18 @@ def chat_prompts(tokenizer, n: int) -> list[list[int]]:
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
                                            tokenize=False) for q in (QUESTIONS * (n // len(QUESTIONS) + 1))[:n]]
     return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def fewshot_prompts(tokenizer, n: int, shots: int = 5) -> list[list[int]]:
+    """`n` chat-formatted GSM8K prompts, each with the first `shots` test items as worked examples."""
+    from mdlm_eval.data import load_gsm8k
+
+    docs = load_gsm8k()
+    examples = "".join(f"Question: {d['question']}\nAnswer: {d['solution']}\n\n" for d in docs.select(range(shots)))
+    texts = [examples + f"Question: {d['question']}\nAnswer:" for d in docs.select(range(shots, shots + n))]
+    chats = [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True,
+                                           tokenize=False) for t in texts]
+    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in chats]
 
 
 def canvases(prompts: list[list[int]], mask_id: int, gen_length: int, device, vocab: int = 100_000) -> list[torch.Tensor]:
@@ -106,7 +120,7 @@ def time_table(model_id: str) -> None:
     from mdlm_eval.throughput import format_table, ratio_lines, throughput_table
 
     lm = load_model(model_id, dtype="bfloat16", device="cuda")
-    prompts = chat_prompts(lm.tokenizer, 8)
+    prompts = fewshot_prompts(lm.tokenizer, 8)
 
     def make_prompts(batch: int):
         rows = prompts[:batch]
@@ -118,7 +132,8 @@ def time_table(model_id: str) -> None:
         return ids.to(lm.device), mask.to(lm.device) if batch > 1 else None
 
     rows = throughput_table(lm.model, make_prompts, mask_id=lm.ids.mask_id, eos_ids=tuple(lm.ids.stop_ids()))
-    print(f"{model_id} on {torch.cuda.get_device_name()}, bfloat16; tokens counted up to the first EOS")
+    print(f"{model_id} on {torch.cuda.get_device_name()}, bfloat16; 5-shot GSM8K prompts of "
+          f"{min(map(len, prompts))}-{max(map(len, prompts))} tokens; tokens counted up to the first EOS")
     print(format_table(rows))
     print("\n".join(ratio_lines(rows)))
 

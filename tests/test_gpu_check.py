@@ -49,3 +49,12 @@ def test_without_cuda_it_says_so_and_exits_2(capsys):
         pytest.skip("this machine has a GPU")
     assert gpu_check.main(["--skip-speed"]) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_the_speed_table_runs_on_five_shot_gsm8k_prompts():
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_path())
+    prompts = gpu_check.fewshot_prompts(tokenizer, 2)
+    texts = [tokenizer.decode(p) for p in prompts]
+    assert len(prompts) == 2 and texts[0] != texts[1]
+    assert all(t.count("Question:") == 6 and t.count("Answer:") == 6 and "####" in t for t in texts)
+    assert "Janet" in texts[0]  # the first test item is a worked example
