@@ -37,10 +37,15 @@ QUESTIONS = [
 ]
 
 
-def chat_prompts(tokenizer, n: int) -> list[list[int]]:
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
-                                           tokenize=False) for q in (QUESTIONS * (n // len(QUESTIONS) + 1))[:n]]
+def chat_ids(tokenizer, messages: list[str]) -> list[list[int]]:
+    """Each message as the user turn of the chat template, tokenized."""
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": m}], add_generation_prompt=True,
+                                           tokenize=False) for m in messages]
     return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def chat_prompts(tokenizer, n: int) -> list[list[int]]:
+    return chat_ids(tokenizer, (QUESTIONS * (n // len(QUESTIONS) + 1))[:n])
 
 
 def fewshot_prompts(tokenizer, n: int, shots: int = 5) -> list[list[int]]:
@@ -49,10 +54,8 @@ def fewshot_prompts(tokenizer, n: int, shots: int = 5) -> list[list[int]]:
 
     docs = load_gsm8k()
     examples = "".join(f"Question: {d['question']}\nAnswer: {d['solution']}\n\n" for d in docs.select(range(shots)))
-    texts = [examples + f"Question: {d['question']}\nAnswer:" for d in docs.select(range(shots, shots + n))]
-    chats = [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True,
-                                           tokenize=False) for t in texts]
-    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in chats]
+    questions = docs.select(range(shots, shots + n))
+    return chat_ids(tokenizer, [examples + f"Question: {d['question']}\nAnswer:" for d in questions])
 
 
 def canvases(prompts: list[list[int]], mask_id: int, gen_length: int, device, vocab: int = 100_000) -> list[torch.Tensor]:
