@@ -159,15 +159,29 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join([HEADER, *map(format_row, rows)])
 
 
+def positive_ints(text: str) -> list[int]:
+    """`256,512` -> [256, 512]; anything else is an argparse error (one line, exit 2)."""
+    try:
+        values = [int(n) for n in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
 def main(argv=None) -> None:
     """The `make bench` section: the table on the CPU-sized LLaDA-shaped model (or on CUDA when present)."""
     parser = argparse.ArgumentParser(description="block-cache throughput")
-    parser.add_argument("--gen-lengths", default="256,512")
-    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--gen-lengths", type=positive_ints, default=[256, 512], help="multiples of 32")
+    parser.add_argument("--batches", type=positive_ints, default=[1, 8])
     parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--prompt-length", type=int, default=800)
+    parser.add_argument("--dim", type=int, default=128, help="a multiple of 128 (LLaDA's head size)")
+    parser.add_argument("--prompt-length", type=int, default=800, help="at least 64 (batches draw +-32)")
     args = parser.parse_args(argv)
+    if args.prompt_length < 64 or args.dim % 128 or args.layers < 1 or any(n % 32 for n in args.gen_lengths):
+        parser.error("--prompt-length must be >= 64, --dim a multiple of 128, --layers >= 1 and every "
+                     "--gen-lengths value a multiple of 32 (the block length)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = bench_model(args.dim, args.layers).to(device)
     print(f"\nblock caches: LLaDA-shaped random model ({args.layers} layers, d_model {args.dim}, head size 128, "
@@ -175,9 +189,8 @@ def main(argv=None) -> None:
           f"{args.prompt_length} tokens (batches: +-32, left-padded); blocks of 32, tau 0.9; tokens counted up to "
           f"the first EOS (Fast-dLLM's count)")
     print(HEADER, flush=True)
-    rows = throughput_table(model, lambda b: prompts(b, device=device, length=args.prompt_length),
-                            [int(n) for n in args.gen_lengths.split(",")], [int(n) for n in args.batches.split(",")],
-                            progress=lambda r: print(format_row(r), flush=True))
+    rows = throughput_table(model, lambda b: prompts(b, device=device, length=args.prompt_length), args.gen_lengths,
+                            args.batches, progress=lambda r: print(format_row(r), flush=True))
     print("\n".join(ratio_lines(rows)))
 
 

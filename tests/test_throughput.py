@@ -1,9 +1,10 @@
 """The block-cache throughput table of `make bench` (mdlm_eval/throughput.py), on a tiny model: counts only."""
 import re
 
+import pytest
 import torch
 
-from mdlm_eval.throughput import DECODERS, format_table, ratio_lines, throughput_table, tokens_to_eos
+from mdlm_eval.throughput import DECODERS, format_table, main, ratio_lines, throughput_table, tokens_to_eos
 
 from tests.decoding.test_cache import EOS, MASK, tiny_llada
 
@@ -33,3 +34,15 @@ def test_the_table_and_its_ratio_lines():
     assert all(re.fullmatch(r"(threshold|semi_ar L/2)(\+prefix|\+dual)? vs semi_ar L/2 at L=32, batch [12]: "
                             r"\d+\.\dx tokens/s", x) for x in lines)
     assert len(format_table(rows).splitlines()) == 13
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--gen-lengths", "x"], "positive integers"),
+    (["--batches", "1,0"], "positive integers"),
+    (["--gen-lengths", "100"], "multiple of 32"),
+    (["--prompt-length", "10"], "--prompt-length must be >= 64"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(argv, words, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and words in capsys.readouterr().err.splitlines()[-1]
