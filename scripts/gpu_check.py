@@ -8,11 +8,12 @@ On a CUDA machine with LLaDA-8B-Instruct (hub id or local folder):
    from the native model in float32 on the same inputs) and the argmax agrees at >= MIN_ARGMAX_AGREEMENT of
    the positions;
 2. speed: the `make bench` throughput table (mdlm_eval/throughput.py) with the real weights, batch 1 and 8,
-   L = 256 and 512, tokens counted up to the first EOS, on chat-formatted 5-shot GSM8K prompts as in Fast-dLLM's
+   L = 256 and 512 (`--batches`, `--gen-lengths`), tokens counted up to the first EOS, on chat-formatted 5-shot GSM8K prompts as in Fast-dLLM's
    Table 1 (lm-eval's `Question: ... Answer: ...` format; the first five GSM8K test items are the shots, the
-   next eight the questions; the data come from mdlm_eval.data, so MDLM_EVAL_DATA_DIR works offline).
+   next ones the questions; the data come from mdlm_eval.data, so MDLM_EVAL_DATA_DIR works offline).
 
-    python scripts/gpu_check.py [--model GSAI-ML/LLaDA-8B-Instruct] [--skip-speed]
+    python scripts/gpu_check.py [--model GSAI-ML/LLaDA-8B-Instruct] [--skip-speed | --skip-logits]
+                                [--gen-lengths 256,512] [--batches 1,8]
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ import gc
 import sys
 
 import torch
+
+from mdlm_eval.throughput import positive_ints
 
 TOLERANCE_FACTOR = 2.0
 MIN_ARGMAX_AGREEMENT = 0.99
@@ -118,12 +121,12 @@ def check_logits(model_id: str, n_prompts: int, gen_length: int) -> bool:
     return ok
 
 
-def time_table(model_id: str) -> None:
+def time_table(model_id: str, gen_lengths=(256, 512), batches=(1, 8)) -> None:
     from mdlm_eval.models import load_model
     from mdlm_eval.throughput import format_table, ratio_lines, throughput_table
 
     lm = load_model(model_id, dtype="bfloat16", device="cuda")
-    prompts = fewshot_prompts(lm.tokenizer, 8)
+    prompts = fewshot_prompts(lm.tokenizer, max(batches))
 
     def make_prompts(batch: int):
         rows = prompts[:batch]
@@ -134,7 +137,8 @@ def time_table(model_id: str) -> None:
             ids[i, width - len(r):], mask[i, width - len(r):] = torch.tensor(r), 1
         return ids.to(lm.device), mask.to(lm.device) if batch > 1 else None
 
-    rows = throughput_table(lm.model, make_prompts, mask_id=lm.ids.mask_id, eos_ids=tuple(lm.ids.stop_ids()))
+    rows = throughput_table(lm.model, make_prompts, gen_lengths, batches, mask_id=lm.ids.mask_id,
+                            eos_ids=tuple(lm.ids.stop_ids()))
     print(f"{model_id} on {torch.cuda.get_device_name()}, bfloat16; 5-shot GSM8K prompts of "
           f"{min(map(len, prompts))}-{max(map(len, prompts))} tokens; tokens counted up to the first EOS")
     print(format_table(rows))
@@ -147,13 +151,16 @@ def main(argv=None) -> int:
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--gen-length", type=int, default=128)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-logits", action="store_true")
+    parser.add_argument("--gen-lengths", type=positive_ints, default=[256, 512], help="of the speed table")
+    parser.add_argument("--batches", type=positive_ints, default=[1, 8], help="of the speed table")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("gpu_check needs a CUDA GPU (this machine has none)", file=sys.stderr)
         return 2
-    ok = check_logits(args.model, args.prompts, args.gen_length)
+    ok = args.skip_logits or check_logits(args.model, args.prompts, args.gen_length)
     if not args.skip_speed:
-        time_table(args.model)
+        time_table(args.model, args.gen_lengths, args.batches)
     return 0 if ok else 1
 
 

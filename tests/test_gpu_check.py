@@ -58,3 +58,9 @@ def test_the_speed_table_runs_on_five_shot_gsm8k_prompts():
     assert len(prompts) == 2 and texts[0] != texts[1]
     assert all(t.count("Question:") == 6 and t.count("Answer:") == 6 and "####" in t for t in texts)
     assert "Janet" in texts[0]  # the first test item is a worked example
+
+
+def test_bad_speed_table_arguments_are_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        gpu_check.main(["--batches", "0"])
+    assert stop.value.code == 2 and "positive integers" in capsys.readouterr().err.splitlines()[-1]
