@@ -188,8 +188,9 @@ def main(argv=None) -> None:
     parser.add_argument("--dim", type=int, default=128, help="a multiple of 128 (LLaDA's head size)")
     parser.add_argument("--prompt-length", type=int, default=800, help="at least 64 (batches draw +-32)")
     args = parser.parse_args(argv)
-    if args.prompt_length < 64 or args.dim % 128 or args.layers < 1 or any(n % 32 for n in args.gen_lengths):
-        parser.error("--prompt-length must be >= 64, --dim a multiple of 128, --layers >= 1 and every "
+    bad_dim = args.dim < 128 or args.dim % 128
+    if args.prompt_length < 64 or bad_dim or args.layers < 1 or any(n % 32 for n in args.gen_lengths):
+        parser.error("--prompt-length must be >= 64, --dim a positive multiple of 128, --layers >= 1 and every "
                      "--gen-lengths value a multiple of 32 (the block length)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = bench_model(args.dim, args.layers).to(device)

@@ -8,9 +8,10 @@ On a CUDA machine with LLaDA-8B-Instruct (hub id or local folder):
    from the native model in float32 on the same inputs) and the argmax agrees at >= MIN_ARGMAX_AGREEMENT of
    the positions;
 2. speed: the `make bench` throughput table (mdlm_eval/throughput.py) with the real weights, batch 1 and 8,
-   L = 256 and 512 (`--batches`, `--gen-lengths`), tokens counted up to the first EOS, on chat-formatted 5-shot GSM8K prompts as in Fast-dLLM's
-   Table 1 (lm-eval's `Question: ... Answer: ...` format; the first five GSM8K test items are the shots, the
-   next ones the questions; the data come from mdlm_eval.data, so MDLM_EVAL_DATA_DIR works offline).
+   L = 256 and 512 (`--batches`, `--gen-lengths`), tokens counted up to the first EOS, on chat-formatted
+   5-shot GSM8K prompts as in Fast-dLLM's Table 1 (lm-eval's `Question: ... Answer: ...` format; the first
+   five GSM8K test items are the shots, the next ones the questions; the data come from mdlm_eval.data, so
+   MDLM_EVAL_DATA_DIR works offline).
 
     python scripts/gpu_check.py [--model GSAI-ML/LLaDA-8B-Instruct] [--skip-speed | --skip-logits]
                                 [--gen-lengths 256,512] [--batches 1,8]
@@ -61,7 +62,8 @@ def fewshot_prompts(tokenizer, n: int, shots: int = 5) -> list[list[int]]:
     return chat_ids(tokenizer, [examples + f"Question: {d['question']}\nAnswer:" for d in questions])
 
 
-def canvases(prompts: list[list[int]], mask_id: int, gen_length: int, device, vocab: int = 100_000) -> list[torch.Tensor]:
+def canvases(prompts: list[list[int]], mask_id: int, gen_length: int, device,
+             vocab: int = 100_000) -> list[torch.Tensor]:
     """Each prompt followed by a canvas masked except for every fourth position (random ids below `vocab`): a
     mid-decode state."""
     out = []
