@@ -13,11 +13,11 @@ from itertools import product
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
 from mdlm_eval.decoding import load_spec, planned_nfe
 from mdlm_eval.decoding.spec import STEP_WORDS
 from mdlm_eval.errors import UsageError
+from mdlm_eval.yaml_file import read_mapping
 from mdlm_eval.runner import DEFAULT_OUTPUT, RunConfig, run_dir, run_evaluation
 
 GRID_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks", "limit", "batch_size", "seed", "trace", "exclude")
@@ -101,12 +101,8 @@ def load_grid(path: str | Path) -> Grid:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"grid file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UsageError(f"grid file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"grid file {path} must hold a mapping with keys {', '.join(REQUIRED_KEYS)}")
+    raw = read_mapping(path, f"grid file {path}", f"hold a mapping with keys {', '.join(REQUIRED_KEYS)}",
+                       empty_ok=False)
     where = str(path)
     _check_keys(raw, GRID_KEYS, where)
     missing = [k for k in REQUIRED_KEYS if k not in raw]

@@ -7,11 +7,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
 
 from mdlm_eval.errors import UsageError
-
-from mdlm_eval.paths import PRESETS_DIR  # noqa: E402  (the checkout's decoders/, or the copy a wheel ships)
+from mdlm_eval.paths import PRESETS_DIR  # the checkout's decoders/, or the copy a wheel ships
+from mdlm_eval.yaml_file import read_mapping
 
 SCHEDULES = ("uniform", "ascending")
 COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino")
@@ -200,12 +199,7 @@ def load_spec(decoder: "str | Path | DecoderSpec") -> DecoderSpec:
             raise UsageError(f"unknown decoder '{decoder}'; presets: {', '.join(preset_names())}, or a path to a YAML")
     elif not path.is_file():
         raise UsageError(f"decoder file {path} does not exist")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UsageError(f"decoder file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(values, dict):
-        raise UsageError(f"decoder file {path} must hold a mapping of field: value")
+    values = read_mapping(path, f"decoder file {path}", "hold a mapping of field: value")
     check_fields(values, where=str(path))
     values.setdefault("name", path.stem)
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from mdlm_eval.errors import UsageError
+from mdlm_eval.yaml_file import read_mapping
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 LLADA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # the reference's list
@@ -76,12 +77,7 @@ def load_config(path: str | Path | None = None, **overrides) -> GRPOConfig:
             p = CONFIGS_DIR / f"{path}.yaml"
         if not p.is_file():
             raise UsageError(f"config {path} does not exist")
-        try:
-            values = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise UsageError(f"config {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-        if not isinstance(values, dict):
-            raise UsageError(f"config {path} must be a mapping of hyperparameters")
+        values = read_mapping(p, f"config {path}", "be a mapping of hyperparameters")
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = set(values) - {f.name for f in fields(GRPOConfig)}
     if unknown:
