@@ -108,11 +108,11 @@ def run_dir(config: RunConfig) -> Path:
 
 def check_model(config: RunConfig) -> None:
     """The checks of model loading that need no weights: folder contents, adapter folder, device, batch size."""
-    from mdlm_eval.models.loading import check_folder, is_llada, pick_device, resolve_pretrained
+    from mdlm_eval.models.loading import check_folder, native_kind, pick_device, resolve_pretrained
 
     source, local = resolve_pretrained(config.model)
     if local:
-        check_folder(Path(source), needs_code=not (config.native and is_llada(source, local)))
+        check_folder(Path(source), needs_code=not (config.native and native_kind(source, local)))
     if config.peft and Path(config.peft).expanduser().exists():
         if not (Path(config.peft).expanduser() / "adapter_config.json").is_file():
             raise UsageError(f"adapter folder {config.peft} lacks adapter_config.json")

@@ -9,7 +9,8 @@ attention, so each row of a left-padded batch decodes as alone.
 
 Every forward here (and `BlockForward`, the uncached one) asks the model for the current block's logits only
 (`logits_range`), the only ones the loop reads. The model side is duck-typed (`supports_block_cache`,
-`use_cache`, `past_key_values`, `window_start`, `logits_range`): the native LLaDA model and the toy have it.
+`use_cache`, `past_key_values`, `window_start`, `logits_range`; `logits_lead`: how many positions left of the
+block a window must start): the native LLaDA and Dream models and the toy have it.
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def check_cache(spec: DecoderSpec, model: torch.nn.Module, rule) -> None:
         return
     if not supports_block_cache(model):
         name = type(getattr(model, "model", model)).__name__
-        raise UsageError(f"cache={cache} needs a model with block-cache support (the native LLaDA model, the toy); "
-                         f"{name} has none: use cache=none")
+        raise UsageError(f"cache={cache} needs a model with block-cache support (the native LLaDA and Dream "
+                         f"models, the toy); {name} has none: use cache=none")
     if cfg_scale > 0:
         raise UsageError(f"cache={cache} does not combine with classifier-free guidance (cfg_scale "
                          f"{cfg_scale:g}); use cache=none or cfg_scale=0")
@@ -83,8 +84,9 @@ class CachedForward(Forward):
             self.cache, self.cache_rows = out.past_key_values, self.rows
             return out.logits, block_start
         end = block_end if self.mode == "dual" else x.shape[1]
-        out = self.model(x[:, block_start:end], attention_mask=attention_mask, past_key_values=self._rows_of_cache(),
-                         window_start=block_start, logits_range=(block_start, block_end))
+        start = max(block_start - getattr(self.model, "logits_lead", 0), 0)  # Dream: logits i come from output i-1
+        out = self.model(x[:, start:end], attention_mask=attention_mask, past_key_values=self._rows_of_cache(),
+                         window_start=start, logits_range=(block_start, block_end))
         return out.logits, block_start
 
 

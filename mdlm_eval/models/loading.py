@@ -1,7 +1,9 @@
 """Load an MDLM the way LLaDA loads: `AutoModel`/`AutoTokenizer` with `trust_remote_code`, plus a LoRA adapter.
 
-LLaDA checkpoints (`model_type` "llada") load into the native implementation (`mdlm_eval.models.llada`) by
-default, without running the checkpoint's code; `native=False` runs the checkpoint's own code instead.
+LLaDA (`model_type` "llada") and Dream (`model_type` "Dream": Dream-v0, Dream-Coder, DiffuCoder) checkpoints load
+into the native implementations (`mdlm_eval.models.llada`, `mdlm_eval.models.dream`) by default, without running
+the checkpoint's code; `native=False` runs the checkpoint's own code instead (Dream's needs transformers
+4.46-4.57, see `DREAM_OWN_CODE_VERSIONS`).
 
 `pretrained` is a local Hugging Face folder, a hub id, or `toy` (the shipped toy model). Model code runs only
 where it is trusted: the toy, local folders, and the known LLaDA and Dream hub ids; anything else needs
@@ -122,7 +124,8 @@ def load_model(
     hf_logging.disable_progress_bar()
 
     source, local = resolve_pretrained(pretrained)
-    use_native = native and is_llada(source, local)
+    kind = native_kind(source, local) if native else None
+    use_native = kind is not None
     if local:
         check_folder(Path(source), needs_code=not use_native)
     trusted = local or bool(TRUSTED_HUB_IDS.match(source))
@@ -132,12 +135,11 @@ def load_model(
     torch_dtype = pick_dtype(dtype, device)
     try:
         if use_native:
-            config, model = load_native_llada(source, pretrained, torch_dtype)
+            config, model = load_native(kind, source, pretrained, torch_dtype)
         else:
             config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
-            model = AutoModel.from_pretrained(source, config=config, trust_remote_code=trust_remote_code,
-                                              dtype=torch_dtype)
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+            model = load_own_code(source, pretrained, config, trust_remote_code, torch_dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source, config=config, trust_remote_code=trust_remote_code)
     except UsageError:
         raise
     except ValueError as e:
@@ -157,22 +159,58 @@ def load_model(
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == ids.mask_id:
         tokenizer.pad_token_id = ids.eos_id  # pad with EOS, never with the mask (LLaDA generate.py)
     tokenizer.padding_side = "left"
+    if fam.name == "dream" and not use_native:
+        from mdlm_eval.models.dream.own_code import DreamOwnCode
+
+        model = DreamOwnCode(model)
     wrapped = ShiftedLogits(model) if fam.shift_logits else model
     return LoadedModel(wrapped, tokenizer, ids, fam, pretrained, peft, device, torch_dtype)
 
 
-def is_llada(source: str, local: bool) -> bool:
-    """Whether `config.json` says `model_type` "llada" (a hub id that cannot be read here counts as not)."""
+NATIVE = {"llada": "LLaDA", "dream": "Dream"}  # config.json model_type (lower case) -> family shown in messages
+DREAM_OWN_CODE_VERSIONS = "transformers 4.46 to 4.57"  # where Dream's modeling code runs (5.x: KeyError 'default')
+
+
+def native_kind(source: str, local: bool) -> str | None:
+    """"llada" or "dream" when `config.json` names a model type with a native implementation, else None (a hub id
+    that cannot be read here counts as none)."""
     from transformers.utils import cached_file
 
     try:
         path = Path(source) / "config.json" if local else cached_file(source, "config.json")
-        return json.loads(Path(path).read_text()).get("model_type") == "llada"
+        kind = str(json.loads(Path(path).read_text()).get("model_type", "")).lower()
     except (OSError, ValueError, TypeError):
-        return False
+        return None
+    return kind if kind in NATIVE else None
 
 
-def checkpoint_shapes(source: str) -> dict[str, tuple[int, ...]]:
+def dtype_kwarg(dtype: torch.dtype) -> dict:
+    """`from_pretrained`'s dtype argument: `dtype` from transformers 4.56 on, `torch_dtype` before."""
+    import transformers
+    from packaging.version import Version
+
+    return {"dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype": dtype}
+
+
+def load_own_code(source: str, pretrained: str, config, trust_remote_code: bool, dtype: torch.dtype):
+    """The checkpoint's own modeling code (`trust_remote_code`), dtype passed the way the installed transformers
+    takes it (`dtype_kwarg`). Dream's code on a transformers it cannot run on: one line."""
+    import transformers
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(source, config=config, trust_remote_code=trust_remote_code,
+                                         **dtype_kwarg(dtype))
+    except (KeyError, TypeError) as e:
+        if getattr(config, "model_type", "") != "Dream":
+            raise
+        raise UsageError(f"Dream's own modeling code (native=false) does not run on transformers "
+                         f"{transformers.__version__} ({type(e).__name__}: {e}); it runs on "
+                         f"{DREAM_OWN_CODE_VERSIONS}, or load {pretrained} with the native model (native=true)"
+                         ) from None
+
+
+def checkpoint_shapes(source: str, family: str = "LLaDA") -> dict[str, tuple[int, ...]]:
     """Parameter name -> shape, read from the safetensors headers (single file or shards), no tensor loaded."""
     from safetensors import safe_open
     from transformers.utils import cached_file
@@ -186,7 +224,7 @@ def checkpoint_shapes(source: str) -> dict[str, tuple[int, ...]]:
     for name in files:
         path = cached_file(source, name, _raise_exceptions_for_missing_entries=False)
         if path is None:
-            raise UsageError(f"LLaDA checkpoint {source} has no safetensors weights ({name}); "
+            raise UsageError(f"{family} checkpoint {source} has no safetensors weights ({name}); "
                              f"pass native=false to load it with its own code")
         with safe_open(path, framework="pt") as f:
             for key in f.keys():
@@ -194,24 +232,36 @@ def checkpoint_shapes(source: str) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def load_native_llada(source: str, pretrained: str, dtype: torch.dtype):
-    """The native LLaDA model with the checkpoint's weights, after checking every name and shape matches."""
+def native_classes(kind: str):
+    """(config class, model class) of a native implementation."""
+    if kind == "dream":
+        from mdlm_eval.models.dream import DreamConfig, DreamModel
+
+        return DreamConfig, DreamModel
     from mdlm_eval.models.llada import LladaConfig, LladaModelLM
 
-    config = LladaConfig.from_pretrained(source)
+    return LladaConfig, LladaModelLM
+
+
+def load_native(kind: str, source: str, pretrained: str, dtype: torch.dtype):
+    """A native model (`kind` "llada" or "dream") with the checkpoint's weights, after checking every name and
+    shape matches."""
+    config_class, model_class = native_classes(kind)
+    family = NATIVE[kind]
+    config = config_class.from_pretrained(source)
     hint = "pass native=false (--no-native) to run the checkpoint's own code"
     if (why := config.unsupported()) is not None:
-        raise UsageError(f"LLaDA checkpoint {pretrained} uses {why}; {hint}")
+        raise UsageError(f"{family} checkpoint {pretrained} uses {why}; {hint}")
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in LladaModelLM(config).state_dict().items()}
-    found = checkpoint_shapes(source)
+        expected = {k: tuple(v.shape) for k, v in model_class(config).state_dict().items()}
+    found = checkpoint_shapes(source, family)
     for name in sorted(set(expected) | set(found)):
         if expected.get(name) != found.get(name):
             what = ("is missing from the checkpoint" if name not in found else
-                    "is not a parameter of the native LLaDA model" if name not in expected else
+                    f"is not a parameter of the native {family} model" if name not in expected else
                     f"has shape {list(found[name])}, the native model expects {list(expected[name])}")
-            raise UsageError(f"LLaDA checkpoint {pretrained}: parameter {name} {what}; {hint}")
-    return config, LladaModelLM.from_pretrained(source, config=config, dtype=dtype)
+            raise UsageError(f"{family} checkpoint {pretrained}: parameter {name} {what}; {hint}")
+    return config, model_class.from_pretrained(source, config=config, **dtype_kwarg(dtype))
 
 
 def resolve_adapter(adapter: str) -> str:

@@ -1,13 +1,17 @@
 """Model families: the token ids and logit conventions that differ between MDLM families.
 
 LLaDA (model_type "llada"): mask 126336, EOS 126081, EOT 126348, logits aligned with positions.
-Dream (model_type "Dream"): its own mask id; logits shifted right by one (AR initialisation: the
-prediction for position i is output i-1, as Dream's generation code realigns them).
+Dream (model_type "Dream"): mask 151666, EOS `<|endoftext|>`; logits shifted right by one (AR initialisation:
+the prediction for position i is output i-1, as Dream's generation code realigns them).
+End of turn (EOT) for every family: the token the tokenizer's chat template closes an assistant turn with
+(`<|eot_id|>` LLaDA, `<|im_end|>` Dream), unless config.json names `eot_token_id`.
 Other families (the toy model among them) need a mask token in their config or tokenizer.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from jinja2 import TemplateError
 
 import torch
 from torch import nn
@@ -67,21 +71,66 @@ def token_ids(config, tokenizer, family: Family, mask_id: int | None = None) -> 
     eos = eos if isinstance(eos, int) else tokenizer.eos_token_id
     eot = getattr(config, "eot_token_id", None)
     if eot is None:
-        eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
-        eot = None if eot == tokenizer.unk_token_id else eot
+        eot = end_of_turn_id(tokenizer)
     return TokenIds(mask_id=int(mask), eos_id=int(eos), eot_id=eot)
 
 
+END_OF_TURN_NAMES = ("<|eot_id|>", "<|im_end|>")  # LLaDA / Llama-3, Dream / Qwen
+_TURN_MARK = "MDLM-EVAL-TURN-END"
+
+
+def end_of_turn_id(tokenizer) -> int | None:
+    """The special token that closes an assistant turn in the chat template (`<|eot_id|>` for LLaDA,
+    `<|im_end|>` for Dream), else the first of END_OF_TURN_NAMES the vocabulary has, else None."""
+    special = {i for i, tok in getattr(tokenizer, "added_tokens_decoder", {}).items() if tok.special}
+    if getattr(tokenizer, "chat_template", None):
+        turn = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _TURN_MARK}]
+        try:
+            text = tokenizer.apply_chat_template(turn, tokenize=False)
+        except (ValueError, TypeError, TemplateError):  # a template that cannot render this turn: use the names
+            text = ""
+        if _TURN_MARK in text:
+            after = tokenizer(text.split(_TURN_MARK, 1)[1], add_special_tokens=False)["input_ids"]
+            if after and after[0] in special:
+                return after[0]
+    for name in END_OF_TURN_NAMES:
+        i = tokenizer.convert_tokens_to_ids(name)
+        if i is not None and i != tokenizer.unk_token_id:
+            return i
+    return None
+
+
 class ShiftedLogits(nn.Module):
-    """Dream's convention: realign so that logits[:, i] predicts token i (output i-1; position 0 keeps its own)."""
+    """Dream's convention: realign so that logits[:, i] predicts token i, i.e. output i-1 (position 0 keeps its
+    own), as Dream's `generation_utils` does: `torch.cat([logits[:, :1], logits[:, :-1]], dim=1)`.
+
+    Block caches and `logits_range` pass through when the model has them: the logits of positions [s, e) are
+    outputs [s-1, e-1), so a cached window must start one position before its logits (`logits_lead` = 1; the
+    block-cache forwards feed windows that way)."""
+
+    logits_lead = 1
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
         self.config = model.config
 
-    def forward(self, input_ids, attention_mask=None):
-        out = self.model(input_ids, attention_mask=attention_mask)
-        logits = out.logits
-        out.logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+    @property
+    def supports_block_cache(self) -> bool:
+        return bool(getattr(self.model, "supports_block_cache", False))
+
+    def forward(self, input_ids, attention_mask=None, past_key_values=None, use_cache=False, window_start=0,
+                logits_range=None):
+        start, end = logits_range or (window_start, window_start + input_ids.shape[1])
+        if start - 1 < window_start and start > 0:
+            raise ValueError(f"the logits of position {start} need the window to start at {start - 1} or before")
+        first = max(start - 1, 0)  # output rows [first, end - 1), plus output 0 again when start is 0
+        if self.supports_block_cache:
+            out = self.model(input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
+                             use_cache=use_cache, window_start=window_start, logits_range=(first, end - 1))
+            raw = out.logits
+        else:  # the checkpoint's own code: whole sequence, cut here
+            out = self.model(input_ids, attention_mask=attention_mask)
+            raw = out.logits[:, first - window_start:end - 1 - window_start]
+        out.logits = torch.cat([raw[:, :1], raw], dim=1) if start == 0 else raw
         return out
