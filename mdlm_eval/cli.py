@@ -98,7 +98,7 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed of lm-eval and of per-sample sampling noise."),
     trace: bool = typer.Option(False, "--trace", help="Record when each position was unmasked (decoding-order plots)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
-    native: bool = typer.Option(True, "--native/--no-native", help="LLaDA checkpoints: the native implementation (default) or the checkpoint's own code."),
+    native: bool = typer.Option(True, "--native/--no-native", help="LLaDA and Dream checkpoints: the native implementation (default) or the checkpoint's own code."),
 ) -> None:
     """Evaluate one model under one decoder and step budget (lm-eval underneath)."""
     from mdlm_eval.runner import RunConfig, print_summary, run_evaluation

@@ -5,7 +5,7 @@
 Model arguments: pretrained, peft, decoder (preset or YAML), gen_length (else the task's max_gen_toks),
 the decoder fields (steps, block_length, block_num, temperature, cfg_scale, remasking, eos_policy,
 gamma_schedule, eos_min_gamma, eos_max_gamma, cache), batch_size (int or auto), max_batch_size, device, dtype,
-family, mask_id, trust_remote_code, native (LLaDA checkpoints: the native implementation,
+family, mask_id, trust_remote_code, native (LLaDA and Dream checkpoints: the native implementation,
 default true), mc_num, seed, store (a folder: finished samples are kept there and
 reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields. Model
 arguments win over lm-eval's own `--batch_size`, `--max_batch_size` and `--device` options.

@@ -50,7 +50,7 @@ class RunConfig:
     seed: int = 0
     trace: bool = False
     device: str | None = None
-    native: bool = True  # LLaDA checkpoints: the native implementation (False: the checkpoint's own code)
+    native: bool = True  # LLaDA and Dream checkpoints: the native implementation (False: the checkpoint's own code)
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),

@@ -35,7 +35,7 @@ def dream_tokenizer() -> PreTrainedTokenizerFast:
     core.decoder = decoders.Fuse()
     tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=BOS, eos_token=EOS, pad_token=EOS,
                                   mask_token=MASK, unk_token=UNK, additional_special_tokens=[IM_START, IM_END],
-                                  padding_side="left", clean_up_tokenization_spaces=False, model_max_length=512)
+                                  padding_side="left", clean_up_tokenization_spaces=False, model_max_length=4096)
     tok.chat_template = CHAT_TEMPLATE
     return tok
 

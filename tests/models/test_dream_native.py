@@ -150,9 +150,9 @@ def test_unsupported_architecture_suggests_native_false(tmp_path):
         load_model(str(folder))
 
 
-def test_published_dream_configs_load_into_the_native_class():
-    """Dream-v0-Base/Instruct-7B, Dream-Coder-v0-7B and DiffuCoder-7B share this config (model_type "Dream",
-    Qwen2.5-7B sizes, untied lm_head); the native class builds it with the published parameter shapes."""
+def test_dream_7b_sizes_give_the_published_parameter_layout():
+    """Dream-v0-7B's config (Qwen2.5-7B sizes: 28 layers, 28 query and 4 key/value heads, untied lm_head): the
+    native class has the published checkpoints' 28 * 12 + 3 tensors with their shapes."""
     from mdlm_eval.models.dream import DreamConfig
 
     config = DreamConfig(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,

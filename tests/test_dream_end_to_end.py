@@ -1,0 +1,69 @@
+"""A Dream folder (the tiny fixture with Dream's special tokens and chat template) through `mdlm-eval run` at
+batch 8 (left-padded) and `lm_eval --model mdlm` at batch 1: the same generations, store, manifest, leaderboard."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import run_cli
+from tests.models.dream_checkpoint import make_dream_folder
+
+# Both toy tasks (prompts of two lengths), 4 documents each: one left-padded batch of 8 at --batch-size 8.
+SETTINGS = dict(decoder="semi_ar", gen_length="16", block_length="8")
+
+
+def samples(run_dir: Path) -> dict:
+    """{(task, doc_id): (prompt, response)} from lm-eval's samples files."""
+    out = {}
+    for path in run_dir.rglob("samples_*.jsonl"):
+        for row in map(json.loads, path.read_text().splitlines()):
+            out[path.name.split("_20")[0], row["doc_id"]] = (row["arguments"]["gen_args_0"]["arg_0"], row["resps"][0][0])
+    return out
+
+
+@pytest.fixture(scope="module")
+def dream(tmp_path_factory):
+    return make_dream_folder(tmp_path_factory.mktemp("models") / "dream")
+
+
+@pytest.fixture(scope="module")
+def batched_run(dream, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "argv", ["mdlm-eval", "run", "--model", str(dream), "--tasks", "mdlm_toy", "--limit", "4",
+                                 "--batch-size", "8", "--output-path", str(out)]
+                   + [f"--{k.replace('_', '-')}={v}" for k, v in SETTINGS.items()])
+        from mdlm_eval import cli
+
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+    assert exit_info.value.code == 0
+    return out, out / "dream" / "semi_ar_steps-half_L16_bl8_limit4"
+
+
+def test_run_writes_store_manifest_and_leaderboard(batched_run, monkeypatch, capsys):
+    out, run_dir = batched_run
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["samples"] == 8 and manifest["nfe_per_sample"] == 8
+    assert (run_dir / "store").is_dir()
+    prompts = [prompt for prompt, _ in samples(run_dir).values()]
+    assert len(prompts) == 8 and len({len(p) for p in prompts}) == 2  # two prompt lengths: left padding
+    assert all(p.startswith("<|im_start|>system\n") and p.endswith("<|im_start|>assistant\n") for p in prompts)
+    code, _, err = run_cli(monkeypatch, capsys, "leaderboard", str(out), "--out", str(out / "lb"))
+    assert code == 0, err
+    assert "dream" in (out / "lb" / "leaderboard.csv").read_text()
+
+
+def test_lm_eval_at_batch_1_decodes_as_the_padded_batch(dream, batched_run, tmp_path, monkeypatch):
+    from lm_eval.__main__ import cli_evaluate
+
+    args = ",".join(f"{k}={v}" for k, v in SETTINGS.items())
+    monkeypatch.setattr(sys, "argv", [
+        "lm_eval", "--model", "mdlm", "--model_args", f"pretrained={dream},{args},batch_size=1",
+        "--tasks", "mdlm_toy", "--limit", "4", "--apply_chat_template", "--output_path", str(tmp_path),
+        "--log_samples"])
+    cli_evaluate()
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
+    assert "acc,none" in results["results"]["mdlm_toy_countdown"]
+    assert samples(tmp_path) == samples(batched_run[1])
