@@ -18,7 +18,8 @@ def samples(run_dir: Path) -> dict:
     out = {}
     for path in run_dir.rglob("samples_*.jsonl"):
         for row in map(json.loads, path.read_text().splitlines()):
-            out[path.name.split("_20")[0], row["doc_id"]] = (row["arguments"]["gen_args_0"]["arg_0"], row["resps"][0][0])
+            key = path.name.split("_20")[0], row["doc_id"]
+            out[key] = row["arguments"]["gen_args_0"]["arg_0"], row["resps"][0][0]
     return out
 
 

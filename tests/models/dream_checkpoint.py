@@ -14,7 +14,8 @@ from transformers import PreTrainedTokenizerFast
 from mdlm_eval.models.toy.tokenizer import CHARS, PIECES
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dream_tiny"
-EOS, BOS, MASK, IM_START, IM_END, UNK = "<|endoftext|>", "<|beginoftext|>", "<|mask|>", "<|im_start|>", "<|im_end|>", "<|unk|>"
+EOS, BOS, MASK, UNK = "<|endoftext|>", "<|beginoftext|>", "<|mask|>", "<|unk|>"
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 SPECIALS = [EOS, BOS, MASK, IM_START, IM_END, UNK]  # ids 0-5; the fixture's config: pad = eos = 0, mask = 2
 # Dream-v0-Instruct's template (Qwen2.5 form): a default system turn, `<|im_start|>role\n...<|im_end|>\n`.
 CHAT_TEMPLATE = (

@@ -129,7 +129,8 @@ def test_own_code_gets_dreams_sampler_inputs(ref):
 
     own = DreamOwnCode(Recorder())
     out = own(ref["padded_ids"], attention_mask=ref["padded_mask"])
-    assert torch.equal(seen["mask"], ref["padded_mask_4d"]) and torch.equal(seen["positions"], ref["padded_position_ids"])
+    assert torch.equal(seen["mask"], ref["padded_mask_4d"])
+    assert torch.equal(seen["positions"], ref["padded_position_ids"])
     assert out.logits[1, :3].eq(0).all() and out.logits[1, 3:].eq(1).all()
     own(ref["ids"], attention_mask=torch.ones_like(ref["ids"]))
     assert seen["mask"] == "full" and seen["positions"] is None

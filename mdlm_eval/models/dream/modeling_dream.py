@@ -96,7 +96,8 @@ class DreamBaseModel(nn.Module):
 
     def __init__(self, config: DreamConfig):
         super().__init__()
-        pad = config.pad_token_id if config.pad_token_id is not None and config.pad_token_id < config.vocab_size else None
+        pad = config.pad_token_id
+        pad = pad if pad is not None and pad < config.vocab_size else None
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, pad)
         self.layers = nn.ModuleList([DreamDecoderLayer(config) for _ in range(config.num_hidden_layers)])
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
@@ -119,7 +120,8 @@ def attention_inputs(attention_mask, position_ids, window_start: int, width: int
         positions = (am.cumsum(-1) - 1).clamp(min=0)[:, window_start:window_start + width]
         mask = am.bool()[:, None, None, :length]  # [B, 1, 1, keys]: padded keys never attended
     if position_ids is not None:
-        positions = position_ids if position_ids.shape[1] == width else position_ids[:, window_start:window_start + width]
+        fits = position_ids.shape[1] == width  # the window's own, else the whole sequence's
+        positions = position_ids if fits else position_ids[:, window_start:window_start + width]
     return positions, mask
 
 
