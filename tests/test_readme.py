@@ -23,6 +23,7 @@ RUNNABLE = {
     "mdlm-eval rescore --format samples results/": ("repo", "mdlm_toy_sudoku"),
 }
 # Commands that need what a test here does not have, and why
+NEEDS_DREAM = "Dream-v0-Instruct-7B from the hub and a GPU (tests/test_dream_end_to_end.py runs a tiny Dream)"
 ELSEWHERE = {
     "make run": "installs a virtual environment (what `make test` itself runs in)",
     "make test": "the test suite itself",
@@ -40,6 +41,10 @@ ELSEWHERE = {
         "continues the run above; tests/training/test_grpo.py resumes a short one",
     "mdlm-eval rescore --format d1 --json FILES_OR_DIRS...": "a placeholder for d1's files (tests/scoring/test_rescore.py)",
     "mdlm-eval rescore --task countdown my_run_0_generations.json": "a placeholder file name",
+    "mdlm-eval run --model Dream-org/Dream-v0-Instruct-7B --decoder dream_entropy --steps full --gen-length 256 "
+    "--tasks mdlm_gsm8k": NEEDS_DREAM,
+    "lm_eval --model mdlm --apply_chat_template --model_args pretrained=Dream-org/Dream-v0-Instruct-7B,"
+    "decoder=dream_entropy,steps=full,gen_length=256 --tasks mdlm_gsm8k": NEEDS_DREAM,
 }
 NEEDS_LLADA = "LLaDA-8B-Instruct from the hub, or a GPU"
 
