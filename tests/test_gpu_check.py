@@ -64,3 +64,21 @@ def test_bad_speed_table_arguments_are_one_line_and_exit_2(capsys):
     with pytest.raises(SystemExit) as stop:
         gpu_check.main(["--batches", "0"])
     assert stop.value.code == 2 and "positive integers" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_dream_folder_runs_the_logit_check_and_names_the_versions_its_code_needs(tmp_path, capsys):
+    """The Dream path of step 1 on CPU: the native model in bfloat16 and float32 on the tiny Dream folder, then
+    the checkpoint's code, here a stand-in that fails as Dream's does on transformers 5 (its rotary init meets
+    `KeyError: 'default'`): one FAIL line naming the versions that can run it."""
+    from tests.models.dream_checkpoint import make_dream_folder
+
+    folder = make_dream_folder(tmp_path / "dream")
+    (folder / "configuration_dream.py").write_text(
+        "from mdlm_eval.models.dream import DreamConfig as Native\n\n\nclass DreamConfig(Native):\n    pass\n")
+    (folder / "modeling_dream.py").write_text(
+        "from transformers import PreTrainedModel\n\nfrom .configuration_dream import DreamConfig\n\n\n"
+        "class DreamModel(PreTrainedModel):\n    config_class = DreamConfig\n\n"
+        "    def __init__(self, config):\n        super().__init__(config)\n        raise KeyError('default')\n")
+    assert gpu_check.check_logits(str(folder), 2, 16, device="cpu") is False
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL the checkpoint's own code does not load") and "4.46 to 4.57" in out
