@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jinja2 import TemplateError
-
 import torch
+from jinja2 import TemplateError
 from torch import nn
 
 from mdlm_eval.errors import UsageError
