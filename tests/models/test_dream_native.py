@@ -163,3 +163,15 @@ def test_dream_7b_sizes_give_the_published_parameter_layout():
     assert shapes["model.layers.27.self_attn.k_proj.weight"] == (512, 3584)
     assert shapes["model.layers.0.self_attn.q_proj.bias"] == (3584,)
     assert shapes["lm_head.weight"] == (152064, 3584) and len(shapes) == 28 * 12 + 3
+
+
+def test_answers_stop_at_dreams_end_of_turn(dream_folder):
+    """Text up to the first `<|im_end|>` (or EOS) when special tokens are skipped; the whole canvas otherwise."""
+    from mdlm_eval.lm_eval_model import MDLMLM
+
+    lm = MDLMLM(pretrained=str(dream_folder), decoder="semi_ar", batch_size=1)
+    tok = lm.tokenizer
+    tokens = torch.tensor(tok("42", add_special_tokens=False)["input_ids"] + [tok.convert_tokens_to_ids(IM_END)]
+                          + tok("7", add_special_tokens=False)["input_ids"] + [tok.eos_token_id])
+    assert lm.to_text(tokens, [], skip_special_tokens=True) == "42"
+    assert lm.to_text(tokens, [], skip_special_tokens=False) == "42<|im_end|>7<|endoftext|>"
