@@ -57,6 +57,7 @@ class StepInput:
     rows: list[int]  # the batch index of each row
     generators: list[torch.Generator] | None  # each batch row's seeded stream (None without noise)
     own_prompt: list[int]  # each batch row's prompt length without its left padding
+    drawn: torch.Tensor | None = None  # what the rule's `draw` gave this step
 
     def dense(self, values: torch.Tensor, fill: float) -> torch.Tensor:
         """Per-candidate values [N] laid out as [b, W], `fill` elsewhere."""
@@ -109,6 +110,11 @@ class CommitRule:
         """(step, total) for the EOS policy's gamma schedule. Adaptive rules: each row's passes so far,
         over the cap (gen_length when uncapped)."""
         return row_steps, self.cap or self.gen_length
+
+    def draw(self, step: int, uniform: Callable[[torch.dtype], torch.Tensor]) -> torch.Tensor | None:
+        """Randomness the rule draws before x0 is chosen (`uniform(dtype)`: [N] from each row's stream), as [N]
+        bool: the candidates that may take x0 (the sampler need not draw the others); None: all may."""
+        return None
 
     def select(self, step: StepInput) -> torch.Tensor:
         raise NotImplementedError
@@ -246,16 +252,20 @@ class DreamTopK(DreamGrid):
 @register("dream_origin")
 class DreamOrigin(DreamGrid):
     """Dream `alg=origin`: each masked position is committed with probability 1 - s/t (u < 1 - s/t, u float32
-    from the row's stream, drawn for every masked position in position order), all at the last step. Dream
-    keeps calling the model after a row has no masks left; here the row stops (same tokens, fewer passes)."""
+    from the row's stream, drawn for every masked position in position order before x0 is sampled, and x0
+    sampled for the committed ones only), all at the last step. Dream keeps calling the model after a row has no
+    masks left; here the row stops (same tokens, fewer passes)."""
 
     needs_noise = True
 
+    def draw(self, step, uniform):
+        u = uniform(torch.float32)
+        if step == self.cap - 1:
+            return torch.ones_like(u, dtype=torch.bool)
+        return u < torch.tensor(self.rate[step], dtype=torch.float32)
+
     def select(self, step):
-        u = step.uniform(torch.float32)
-        if step.last:
-            return step.candidates.clone()
-        return step.dense(u < torch.tensor(self.rate[step.step], dtype=torch.float32), False)
+        return step.dense(step.drawn, False)
 
 
 @register("wino")
