@@ -124,3 +124,14 @@ def test_llada_sampler_truncates_the_draw_only():
 def test_bad_sampler_settings(kw, message):
     with pytest.raises(UsageError, match=re.escape(message)):
         load_spec("dream_entropy").with_overrides(**kw)
+
+
+def test_decoders_lists_the_dream_presets_at_steps_l(monkeypatch, capsys):
+    from tests.cli_helpers import run_cli
+
+    code, stdout, _ = run_cli(monkeypatch, capsys, "decoders", "--gen-lengths", "64")
+    assert code == 0
+    cells = [[c.strip() for c in line.split("│")[1:3]] for line in stdout.splitlines() if line.startswith("│ dream")]
+    rows = dict(cells)
+    assert rows == {"dream_entropy": "64", "dream_instruct_eval": "64", "dream_maskgit_plus": "64",
+                    "dream_origin": "64", "dream_topk_margin": "64"}
