@@ -221,9 +221,11 @@ class DreamGrid(CommitRule):
 
 @register("dream")
 class DreamTopK(DreamGrid):
-    """Dream `alg` = maskgit_plus | topk_margin | entropy (the ranking): the best int(m (1 - s/t)); with
-    alg_temp > 0 the positions are drawn without replacement from softmax(score / alg_temp) over the row's
-    own canvas (prompt included, as Dream's `torch.multinomial` over the whole row)."""
+    """Dream `alg` = maskgit_plus | topk_margin | entropy (the ranking): the best int(m (1 - s/t)), chosen by
+    `torch.topk` over the row's own canvas laid out as Dream lays it out (prompt included, -inf where not masked),
+    so that exact ties (frequent once top_p / top_k leave one token: confidence 1) fall as in Dream; with
+    alg_temp > 0 the positions are drawn without replacement from softmax(score / alg_temp) over that row (Dream's
+    `torch.multinomial`)."""
 
     def __init__(self, spec, gen_length):
         super().__init__(spec, gen_length)
@@ -237,14 +239,16 @@ class DreamTopK(DreamGrid):
 
     def select(self, step):
         k = self.count(step)
-        if self.spec.alg_temp == 0:
-            return take_top_k(step, k)
         chosen = torch.zeros_like(step.candidates)
         for i, (row, n) in enumerate(zip(step.rows, k.tolist())):
             if n > 0:
                 own = step.own_prompt[row]
-                full = torch.cat([step.score.new_full((own,), -torch.inf), step.score[i]]) / self.spec.alg_temp
-                picks = torch.multinomial(F.softmax(full, dim=-1), n, generator=step.generators[row])
+                full = torch.cat([step.score.new_full((own,), -torch.inf), step.score[i]]).unsqueeze(0)
+                if self.spec.alg_temp == 0:
+                    picks = torch.topk(full, n).indices[0]
+                else:
+                    picks = torch.multinomial(F.softmax(full[0] / self.spec.alg_temp, dim=-1), n,
+                                              generator=step.generators[row])
                 chosen[i, picks - own] = True
         return chosen
 

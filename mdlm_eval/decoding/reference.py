@@ -8,7 +8,8 @@ LLaDA `generate` (github ML-GSAI/LLaDA generate.py) and `eoser_generate`, `ass_g
 Kamichanw/d2Cache src/generation/vanilla.py, `gamma`); Dream `_sample` (DreamLM/Dream, the hub's
 generation_utils.py, with its temperature, top_p and top_k); WINO `decoding_wino` (github Feng-Hong/WINO-DLLM
 LLaDA/decoding.py). Temperature 0 except Dream's. Exact ties in the confidence are broken leftmost (torch's CPU
-`topk` leaves their order unspecified).
+`topk` leaves their order unspecified), except in Dream's, which calls `torch.topk` as Dream does: its ties are
+common (truncation to one token gives confidence 1), and the decoder reproduces them by the same call.
 """
 from __future__ import annotations
 
@@ -296,7 +297,7 @@ def dream_generate(model, prompt, gen_length=32, steps=16, eps=1e-3, alg="entrop
         full_confidence[mask_index] = confidence
         if number > 0:
             if alg_temp is None or alg_temp == 0:
-                transfer_index = torch.stack([topk_leftmost(row, number) for row in full_confidence])
+                _, transfer_index = torch.topk(full_confidence, number)  # Dream's own call: its tie order
             else:
                 full_confidence = F.softmax(full_confidence / alg_temp, dim=-1)
                 transfer_index = torch.multinomial(full_confidence, num_samples=number, generator=generator)
