@@ -4,9 +4,9 @@
 
 Model arguments: pretrained, peft, decoder (preset or YAML), gen_length (else the task's max_gen_toks),
 the decoder fields (steps, block_length, block_num, temperature, cfg_scale, remasking, eos_policy,
-gamma_schedule, eos_min_gamma, eos_max_gamma, cache), batch_size (int or auto), max_batch_size, device, dtype,
-family, mask_id, trust_remote_code, native (LLaDA and Dream checkpoints: the native implementation,
-default true), mc_num, seed, store (a folder: finished samples are kept there and
+gamma_schedule, eos_min_gamma, eos_max_gamma, cache, sampler, top_p, top_k), batch_size (int or auto),
+max_batch_size, device, dtype, family, mask_id, trust_remote_code, native (LLaDA and Dream checkpoints: the
+native implementation, default true), mc_num, seed, store (a folder: finished samples are kept there and
 reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields. Model
 arguments win over lm-eval's own `--batch_size`, `--max_batch_size` and `--device` options.
 
@@ -42,7 +42,7 @@ from mdlm_eval.training.objectives import masked_ce_over_p
 log = logging.getLogger(__name__)
 DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
                   "gamma_schedule", "eos_min_gamma", "eos_max_gamma", "commit", "threshold", "threshold_back",
-                  "factor", "gamma", "eps", "alg_temp", "cache")
+                  "factor", "gamma", "eps", "alg_temp", "cache", "sampler", "top_p", "top_k")
 DEFAULT_GEN_LENGTH = 256
 
 

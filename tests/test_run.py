@@ -119,3 +119,15 @@ def test_killed_rank_of_two_processes_resumes(single, tmp_path):
     again = sh(args)
     assert again.returncode == 0, again.stderr[-2000:]
     assert generations(store.parent) == generations(single[0])
+
+
+def test_wino_runs_on_the_toy(monkeypatch, capsys, tmp_path):
+    """WINO's shadow-block forward needs position_ids and a [b, 1, T, T] mask: the toy takes both."""
+    from tests.cli_helpers import run_cli
+
+    code, out, err = run_cli(monkeypatch, capsys, "run", "--decoder", "wino", "--tasks", "mdlm_toy_countdown",
+                             "--limit", "3", "--batch-size", "2", "--output-path", str(tmp_path))
+    assert code == 0, err
+    manifest = json.loads(next(tmp_path.rglob("manifest.json")).read_text())
+    assert manifest["status"] == "complete" and manifest["samples"] == 3
+    assert manifest["decoder_spec"]["commit"] == "wino" and manifest["nfe_per_sample"] > 0

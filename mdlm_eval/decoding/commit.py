@@ -57,6 +57,7 @@ class StepInput:
     rows: list[int]  # the batch index of each row
     generators: list[torch.Generator] | None  # each batch row's seeded stream (None without noise)
     own_prompt: list[int]  # each batch row's prompt length without its left padding
+    drawn: torch.Tensor | None = None  # what the rule's `draw` gave this step
 
     def dense(self, values: torch.Tensor, fill: float) -> torch.Tensor:
         """Per-candidate values [N] laid out as [b, W], `fill` elsewhere."""
@@ -109,6 +110,11 @@ class CommitRule:
         """(step, total) for the EOS policy's gamma schedule. Adaptive rules: each row's passes so far,
         over the cap (gen_length when uncapped)."""
         return row_steps, self.cap or self.gen_length
+
+    def draw(self, step: int, uniform: Callable[[torch.dtype], torch.Tensor]) -> torch.Tensor | None:
+        """Randomness the rule draws before x0 is chosen (`uniform(dtype)`: [N] from each row's stream), as [N]
+        bool: the candidates that may take x0 (the sampler need not draw the others); None: all may."""
+        return None
 
     def select(self, step: StepInput) -> torch.Tensor:
         raise NotImplementedError
@@ -215,9 +221,11 @@ class DreamGrid(CommitRule):
 
 @register("dream")
 class DreamTopK(DreamGrid):
-    """Dream `alg` = maskgit_plus | topk_margin | entropy (the ranking): the best int(m (1 - s/t)); with
-    alg_temp > 0 the positions are drawn without replacement from softmax(score / alg_temp) over the row's
-    own canvas (prompt included, as Dream's `torch.multinomial` over the whole row)."""
+    """Dream `alg` = maskgit_plus | topk_margin | entropy (the ranking): the best int(m (1 - s/t)), chosen by
+    `torch.topk` over the row's own canvas laid out as Dream lays it out (prompt included, -inf where not masked),
+    so that exact ties (frequent once top_p / top_k leave one token: confidence 1) fall as in Dream; with
+    alg_temp > 0 the positions are drawn without replacement from softmax(score / alg_temp) over that row (Dream's
+    `torch.multinomial`)."""
 
     def __init__(self, spec, gen_length):
         super().__init__(spec, gen_length)
@@ -231,14 +239,16 @@ class DreamTopK(DreamGrid):
 
     def select(self, step):
         k = self.count(step)
-        if self.spec.alg_temp == 0:
-            return take_top_k(step, k)
         chosen = torch.zeros_like(step.candidates)
         for i, (row, n) in enumerate(zip(step.rows, k.tolist())):
             if n > 0:
                 own = step.own_prompt[row]
-                full = torch.cat([step.score.new_full((own,), -torch.inf), step.score[i]]) / self.spec.alg_temp
-                picks = torch.multinomial(F.softmax(full, dim=-1), n, generator=step.generators[row])
+                full = torch.cat([step.score.new_full((own,), -torch.inf), step.score[i]]).unsqueeze(0)
+                if self.spec.alg_temp == 0:
+                    picks = torch.topk(full, n).indices[0]
+                else:
+                    picks = torch.multinomial(F.softmax(full[0] / self.spec.alg_temp, dim=-1), n,
+                                              generator=step.generators[row])
                 chosen[i, picks - own] = True
         return chosen
 
@@ -246,16 +256,20 @@ class DreamTopK(DreamGrid):
 @register("dream_origin")
 class DreamOrigin(DreamGrid):
     """Dream `alg=origin`: each masked position is committed with probability 1 - s/t (u < 1 - s/t, u float32
-    from the row's stream, drawn for every masked position in position order), all at the last step. Dream
-    keeps calling the model after a row has no masks left; here the row stops (same tokens, fewer passes)."""
+    from the row's stream, drawn for every masked position in position order before x0 is sampled, and x0
+    sampled for the committed ones only), all at the last step. Dream keeps calling the model after a row has no
+    masks left; here the row stops (same tokens, fewer passes)."""
 
     needs_noise = True
 
+    def draw(self, step, uniform):
+        u = uniform(torch.float32)
+        if step == self.cap - 1:
+            return torch.ones_like(u, dtype=torch.bool)
+        return u < torch.tensor(self.rate[step], dtype=torch.float32)
+
     def select(self, step):
-        u = step.uniform(torch.float32)
-        if step.last:
-            return step.candidates.clone()
-        return step.dense(u < torch.tensor(self.rate[step.step], dtype=torch.float32), False)
+        return step.dense(step.drawn, False)
 
 
 @register("wino")

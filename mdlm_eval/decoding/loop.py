@@ -1,16 +1,18 @@
 """The one denoising loop. Every decoder is this loop with other parts plugged in (see `DecoderSpec`).
 
 The commit rule lays the canvas out in blocks. Rows share the current block; each step, for the rows that
-still have masks in it: (1) forward, (2) choose x0 = argmax of the (Gumbel-noised) logits, (3) rank the
+still have masks in it: (1) forward, (2) choose x0 (the `sampler`, `sampling.py`), (3) rank the
 candidates (the block's masked positions), (4) let the EOS policy adjust the ranking, (5) let the commit rule
-pick the candidates that take x0. A block ends when no row has masks left in it. A row done with the block
-leaves the forward batch, so each row decodes, and spends forward passes, exactly as it does alone. Only the
-candidates are touched after the forward pass; the loop syncs with the device once per step (the mask counts).
+pick the candidates that take x0. A block ends when no row has masks left in it, or after the passes its `steps`
+cap allows: a position whose x0 is the mask token itself stays masked (as in LLaDA's and Dream's fixed loops).
+A row done with the block leaves the forward batch, so each row decodes, and spends forward passes, exactly as
+it does alone. Only the candidates are touched after the forward pass; the loop syncs with the device once per
+step (the mask counts).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -19,6 +21,7 @@ from mdlm_eval.decoding.eos import make_eos_policy
 from mdlm_eval.decoding.cache import make_block_forward
 from mdlm_eval.decoding.noise import RowNoise
 from mdlm_eval.decoding.ranking import RANKINGS
+from mdlm_eval.decoding.sampling import make_sampler
 from mdlm_eval.decoding.schedule import Step, ascending_plan, uniform_plan
 from mdlm_eval.decoding.spec import DecoderSpec, load_spec
 from mdlm_eval.errors import UsageError
@@ -66,17 +69,6 @@ def planned_nfe(spec: DecoderSpec, gen_length: int) -> int | None:
     """Forward passes per row, known before decoding; None for adaptive rules. Checks the layout."""
     rule = make_commit_rule(spec, gen_length)
     return None if rule.adaptive else sum(block.cap for block in rule.blocks)
-
-
-def choose_tokens(logits: torch.Tensor, temperature: float, uniform: Callable[[int], torch.Tensor]) -> torch.Tensor:
-    """x0 = argmax(exp(l) / (-log u)^T) with u ~ U(0,1) in float64 (LLaDA `add_gumbel_noise`); T = 0: argmax(l).
-
-    `max(-1).indices` is argmax (the first maximum on ties) and runs 2-3x faster over a 126k vocabulary on CPUs.
-    """
-    if temperature == 0:
-        return logits.max(-1).indices
-    noise = (-torch.log(uniform(logits.shape[-1]))) ** temperature
-    return (logits.to(torch.float64).exp() / noise).max(-1).indices
 
 
 def vocab_size(model: torch.nn.Module) -> int | None:
@@ -146,6 +138,7 @@ def decode(
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones((batch, gen_length))], dim=1)
     forward = make_block_forward(model, spec, rule, prompt_len, mask_id)
     ranking = RANKINGS[spec.remasking]()
+    sampler = make_sampler(spec.sampler, spec.temperature, spec.top_p, spec.top_k)
     eos = make_eos_policy(spec.eos_policy, eos_ids, spec.gamma_schedule, spec.eos_min_gamma, spec.eos_max_gamma,
                           spec.remasking, device)
     noise = RowNoise(seeds if seeds is not None else [0] * batch, device) if (
@@ -163,8 +156,9 @@ def decode(
     block, step_in_block = 0, 0
     while True:
         left = block_counts(x, mask_id)
-        while block < len(rule.blocks) and not any(row[block] for row in left):
-            block, step_in_block = block + 1, 0  # the block ends when no row has masks in it
+        while block < len(rule.blocks) and (not any(row[block] for row in left)
+                                            or rule.blocks[block].cap == step_in_block):
+            block, step_in_block = block + 1, 0  # the block ends when no row has masks in it, or at its cap
         if block == len(rule.blocks):
             break
         spans = rule.blocks[block]
@@ -193,8 +187,10 @@ def decode(
 
         # (2) choose, (3) rank, (4) EOS policy
         cand_logits = eos.ban(cand_logits)
-        x0 = choose_tokens(cand_logits, spec.temperature, uniform)
-        score = ranking(eos.rank_logits(cand_logits), x0, lambda: uniform(1).squeeze(1))
+        drawn = rule.draw(step_in_block, lambda dtype: uniform(1, dtype).squeeze(1))
+        generators = None if noise is None else noise.generators
+        x0 = sampler.choose(cand_logits, uniform, rows, counts_host, generators, drawn)
+        score = ranking(sampler.rank_logits(eos.rank_logits(cand_logits)), x0, lambda: uniform(1).squeeze(1))
         local, total = rule.eos_clock(block, step_in_block, [row_steps[r] for r in rows])
         score = eos.adjust(score, x0, local, total, cand_rows)
 
@@ -205,7 +201,7 @@ def decode(
             tokens=window, score=dense, candidates=candidates, counts=counts, block=block, step=step_in_block,
             last=spans.cap is not None and step_in_block == spans.cap - 1, logits=cand_logits, flat=flat,
             uniform=lambda dtype: uniform(1, dtype).squeeze(1), rank=rank[:, :width], rows=rows,
-            generators=None if noise is None else noise.generators, own_prompt=own_prompt,
+            generators=generators, own_prompt=own_prompt, drawn=drawn,
         )
         chosen = rule.select(step)
         chosen, remasked = chosen if isinstance(chosen, tuple) else (chosen, None)

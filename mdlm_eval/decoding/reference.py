@@ -6,8 +6,10 @@ LLaDA `generate` (github ML-GSAI/LLaDA generate.py) and `eoser_generate`, `ass_g
 `eoser_ass_generate` (github yjyddq/EOSER-ASS-RL eval/generate.py); Fast-dLLM `generate` with `threshold` or
 `factor` (github NVlabs/Fast-dLLM llada/generate.py); the EB-sampler as d2Cache writes it (github
 Kamichanw/d2Cache src/generation/vanilla.py, `gamma`); Dream `_sample` (DreamLM/Dream, the hub's
-generation_utils.py); WINO `decoding_wino` (github Feng-Hong/WINO-DLLM LLaDA/decoding.py). Temperature 0. Exact ties in the confidence are broken leftmost (torch's CPU `topk`
-leaves their order unspecified).
+generation_utils.py, with its temperature, top_p and top_k); WINO `decoding_wino` (github Feng-Hong/WINO-DLLM
+LLaDA/decoding.py). Temperature 0 except Dream's. Exact ties in the confidence are broken leftmost (torch's CPU
+`topk` leaves their order unspecified), except in Dream's, which calls `torch.topk` as Dream does: its ties are
+common (truncation to one token gives confidence 1), and the decoder reproduces them by the same call.
 """
 from __future__ import annotations
 
@@ -221,10 +223,42 @@ def eb_generate(model, prompt, attention_mask=None, gen_length=64, block_length=
     return x, nfe
 
 
-def dream_sample_tokens(logits, alg):
-    """Dream `sample_tokens` at temperature 0: (confidence, x0) with x0 the most likely token."""
+def dream_top_p_logits(logits, top_p):
+    sorted_logits, sorted_indices = torch.sort(logits, descending=True)
+    cumulative_probs = torch.cumsum(F.softmax(sorted_logits, dim=-1), dim=-1)
+    sorted_indices_to_remove = cumulative_probs > top_p
+    sorted_indices_to_remove[..., 1:] = sorted_indices_to_remove[..., :-1].clone()
+    sorted_indices_to_remove[..., 0] = 0
+    mask = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, sorted_indices, sorted_indices_to_remove)
+    return logits.masked_fill(mask, torch.finfo(logits.dtype).min)
+
+
+def dream_top_k_logits(logits, top_k):
+    top_k = min(top_k, logits.size(-1))
+    indices_to_remove = logits < torch.topk(logits, top_k)[0][..., -1, None]
+    return logits.masked_fill(indices_to_remove, torch.finfo(logits.dtype).min)
+
+
+def dream_sample_tokens(logits, alg, temperature=0.0, top_p=None, top_k=None, generator=None):
+    """Dream `sample_tokens`: (confidence, x0). At temperature > 0, x0 ~ Categorical(p) from the global RNG
+    (`generator=None`, Dream's own call) or from `generator` (the same draw: `Categorical.sample` is
+    `multinomial(probs, 1, True)`)."""
+    if temperature > 0:
+        logits = logits / temperature
+    if top_p is not None and top_p < 1:
+        logits = dream_top_p_logits(logits, top_p)
+    if top_k is not None:
+        logits = dream_top_k_logits(logits, top_k)
     probs = torch.softmax(logits, dim=-1)
-    confidence, x0 = probs.max(dim=-1)
+    if temperature > 0:
+        try:
+            dist = torch.distributions.Categorical(probs=probs)
+            x0 = dist.sample() if generator is None else torch.multinomial(dist.probs, 1, True, generator=generator)[:, 0]
+            confidence = torch.gather(probs, -1, x0.unsqueeze(-1)).squeeze(-1)
+        except Exception:
+            confidence, x0 = probs.max(dim=-1)
+    else:
+        confidence, x0 = probs.max(dim=-1)
     if alg == "topk_margin":
         top = torch.sort(probs, dim=-1, descending=True)[0]
         confidence = top[:, 0] - top[:, 1]
@@ -235,10 +269,12 @@ def dream_sample_tokens(logits, alg):
 
 @torch.no_grad()
 def dream_generate(model, prompt, gen_length=32, steps=16, eps=1e-3, alg="entropy", alg_temp=0.0, mask_id=126336,
-                   generator=None):
-    """Dream `_sample` at temperature 0 on a model with Dream's right-shifted logits, no attention mask.
+                   generator=None, temperature=0.0, top_p=None, top_k=None):
+    """Dream `_sample` on a model with Dream's right-shifted logits, no attention mask.
 
-    `generator` stands for the global RNG Dream draws from (origin's transfer draws; alg_temp's multinomial)."""
+    `generator` stands for the global RNG Dream draws from (origin's transfer draws, x0's Categorical draws,
+    alg_temp's multinomial); None: the global RNG itself, as Dream calls it."""
+    sample = dict(temperature=temperature, top_p=top_p, top_k=top_k, generator=generator)
     x = F.pad(prompt, (0, gen_length), value=mask_id)
     timesteps = torch.linspace(1, eps, steps + 1, device=x.device)
     for i in range(steps):
@@ -251,17 +287,17 @@ def dream_generate(model, prompt, gen_length=32, steps=16, eps=1e-3, alg="entrop
             p_transfer = 1 - s / t if i < steps - 1 else 1
             x0 = torch.zeros_like(x[mask_index], dtype=torch.long) + mask_id
             transfer = torch.rand(*x0.shape, generator=generator) < p_transfer
-            _, x0[transfer] = dream_sample_tokens(mask_logits[transfer], "maskgit_plus")
+            _, x0[transfer] = dream_sample_tokens(mask_logits[transfer], "maskgit_plus", **sample)
             x[mask_index] = x0.clone()
             continue
-        confidence, x0 = dream_sample_tokens(mask_logits, alg)
+        confidence, x0 = dream_sample_tokens(mask_logits, alg, **sample)
         num_mask_token = mask_index.sum() / mask_index.shape[0]
         number = int(num_mask_token * (1 - s / t)) if i < steps - 1 else int(num_mask_token)
         full_confidence = torch.full_like(x, -torch.inf, dtype=logits.dtype)
         full_confidence[mask_index] = confidence
         if number > 0:
             if alg_temp is None or alg_temp == 0:
-                transfer_index = torch.stack([topk_leftmost(row, number) for row in full_confidence])
+                _, transfer_index = torch.topk(full_confidence, number)  # Dream's own call: its tie order
             else:
                 full_confidence = F.softmax(full_confidence / alg_temp, dim=-1)
                 transfer_index = torch.multinomial(full_confidence, num_samples=number, generator=generator)

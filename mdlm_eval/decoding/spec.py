@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Union
 
 
+from mdlm_eval.decoding.sampling import SAMPLERS
 from mdlm_eval.errors import UsageError
 from mdlm_eval.paths import PRESETS_DIR  # the checkout's decoders/, or the copy a wheel ships
 from mdlm_eval.yaml_file import read_mapping
@@ -51,6 +52,12 @@ class DecoderSpec:
     alg_temp        dream: 0 = the top-k positions; > 0 = positions drawn from softmax(score / alg_temp)
     cache           none | prefix (the prompt and finished blocks cached) | dual (the masked suffix too): Fast-dLLM
                     block caches, refreshed at each block's first step (`cache.py`)
+    sampler         how x0 is drawn and what the ranking scores (`sampling.py`): llada (Gumbel-max at temperature,
+                    ranked on the raw logits) | dream (Dream `sample_tokens`: ranked on the tempered, truncated p)
+    top_p           None = off; keep the smallest set of most likely tokens whose mass reaches p (Dream top_p_logits)
+    top_k           None = off; keep the k most likely tokens (Dream top_k_logits). Both truncate softmax(l / T)
+                    before x0 is drawn; at temperature 0 they change nothing under llada and only the confidence
+                    (not x0) under dream
     """
 
     name: str = "custom"
@@ -74,6 +81,9 @@ class DecoderSpec:
     eps: float = 1e-3
     alg_temp: float = 0.0
     cache: str = "none"
+    sampler: str = "llada"
+    top_p: float | None = None
+    top_k: int | None = None
 
     @property
     def adaptive(self) -> bool:
@@ -83,8 +93,8 @@ class DecoderSpec:
     def __post_init__(self) -> None:
         for field, cast in _NUMERIC.items():
             value = getattr(self, field)
-            if field == "block_length" and value in (None, "none", "null"):
-                value = None  # one block: full diffusion
+            if field in OPTIONAL and value in (None, "none", "null"):
+                value = None  # block_length: one block (full diffusion); top_p, top_k: off
             else:
                 try:
                     value = cast(value)
@@ -104,6 +114,7 @@ class DecoderSpec:
             ("eos_policy", EOS_POLICIES),
             ("gamma_schedule", GAMMA_SCHEDULES),
             ("cache", CACHES),
+            ("sampler", SAMPLERS),
         ):
             if getattr(self, field) not in allowed:
                 raise UsageError(f"{field} '{getattr(self, field)}' is unknown; choose one of {', '.join(allowed)}")
@@ -129,6 +140,10 @@ class DecoderSpec:
             raise UsageError(f"eps must be in (0, 1), got {self.eps}")
         if self.alg_temp < 0:
             raise UsageError(f"alg_temp must be >= 0, got {self.alg_temp}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise UsageError(f"top_p must be in (0, 1] (or none), got {self.top_p}")
+        if self.top_k is not None and self.top_k < 1:
+            raise UsageError(f"top_k must be >= 1 (or none), got {self.top_k}")
         if self.commit != "count" and self.schedule != "uniform":
             raise UsageError(f"schedule {self.schedule} belongs to the count rule, not to commit {self.commit}")
         if not 0 <= self.eos_min_gamma <= self.eos_max_gamma:
@@ -174,7 +189,10 @@ _NUMERIC = {
     "gamma": float,
     "eps": float,
     "alg_temp": float,
+    "top_p": float,
+    "top_k": int,
 }
+OPTIONAL = ("block_length", "top_p", "top_k")  # None (or "none") is a value
 FIELD_NAMES = tuple(f.name for f in fields(DecoderSpec))
 
 

@@ -109,3 +109,25 @@ def test_logits_range_gives_the_block_only(model, ref):
     window = model(x[:, 4:], attention_mask=m, past_key_values=full.past_key_values, window_start=4,
                    logits_range=(4, 8)).logits
     assert torch.allclose(window, full.logits[:, 4:8], atol=1e-5, rtol=0)
+
+
+def test_wino_matches_its_reference_on_the_native_model(model):
+    """WINO's shadow-block forward ([b, 1, T, T] mask, position_ids) runs on the native model, exact to WINO."""
+    from mdlm_eval import decode
+    from mdlm_eval.decoding.reference import wino_generate
+
+    ids = torch.randint(3, 60, (1, 6), generator=torch.Generator().manual_seed(4))
+    double = LladaModelLM.from_pretrained(FIXTURE, dtype=torch.float64).eval()
+    for kw in (dict(), dict(threshold=0.05, threshold_back=0.2)):
+        expected, nfe = wino_generate(double, ids, gen_length=16, block_length=8, mask_id=63,
+                                      **(dict(threshold=0.6, threshold_back=0.9) | kw))
+        out = decode(double, ids, "wino", gen_length=16, block_length=8, mask_id=63, eos_token_ids=[2], **kw)
+        assert torch.equal(out.sequences, expected) and out.nfe == nfe
+
+
+@torch.no_grad()
+def test_a_full_four_d_mask_and_default_positions_give_the_plain_logits(model, ref):
+    ids = ref["ids"]
+    full = torch.ones(ids.shape[0], 1, ids.shape[1], ids.shape[1], dtype=torch.bool)
+    positions = torch.arange(ids.shape[1]).expand_as(ids)
+    assert torch.equal(model(ids, attention_mask=full, position_ids=positions).logits, model(ids).logits)

@@ -19,6 +19,10 @@ Block caches (the protocol the decoding loop's cached forwards use; no other mod
   cache: the window is the current block), the window sits at its absolute positions, `m` still spans the
   whole sequence. The cache is read, never written.
 - `logits_range=(start, end)` (absolute positions inside the fed window): the logits of those positions only.
+
+WINO's inputs (as WINO's LLaDA model file takes them, github Feng-Hong/WINO-DLLM): `attention_mask` may also be a
+[batch, 1, T, T] boolean mask (query i attends key j where True), and `position_ids` [batch, T] replace the
+rotary positions.
 """
 from __future__ import annotations
 
@@ -163,18 +167,23 @@ class LladaModelLM(PreTrainedModel):
         use_cache: bool = False,
         window_start: int = 0,
         logits_range: Optional[tuple[int, int]] = None,
+        position_ids: Optional[torch.Tensor] = None,
         **kwargs,
     ) -> LladaOutput:
         cfg, t = self.config, self.model.transformer
         b, w = input_ids.shape
         length = w if past_key_values is None else past_key_values[0][0].shape[2]
-        if attention_mask is None or bool(attention_mask.all()):
+        if attention_mask is not None and attention_mask.dim() == 4:  # [B, 1, T, T] bool: query i attends key j
+            positions = torch.arange(window_start, window_start + w, device=input_ids.device).expand(b, w)
+            key_mask = attention_mask.bool()
+        elif attention_mask is None or bool(attention_mask.all()):
             positions = torch.arange(window_start, window_start + w, device=input_ids.device).expand(b, w)
             key_mask = None
         else:
             am = attention_mask.to(torch.long)
             positions = (am.cumsum(-1) - 1).clamp(min=0)[:, window_start:window_start + w]
             key_mask = am.bool()[:, None, None, :length]  # [B, 1, 1, keys]: padded keys never attended
+        positions = positions if position_ids is None else position_ids
         x = t.wte(input_ids)
         if cfg.input_emb_norm:
             x = x * cfg.d_model ** 0.5

@@ -13,6 +13,9 @@ Block caches (as the native LLaDA model): `use_cache=True` also returns `past_ke
 sequence>, past_key_values=pkv, window_start=s)` recomputes the window only, its queries attending to
 cached[:s] ++ window ++ cached[s+W:], at positions `cumsum(attention_mask) - 1` sliced to the window.
 `logits_range=(start, end)` (absolute positions inside the fed window) returns the logits of those positions only.
+
+WINO's inputs (github Feng-Hong/WINO-DLLM): `attention_mask` may also be a [batch, 1, length, length] boolean
+mask (query i attends key j where True), and `position_ids` [batch, length] replace the rotary positions.
 """
 from __future__ import annotations
 
@@ -155,17 +158,19 @@ class MdlmToyModel(PreTrainedModel):
         use_cache: bool = False,
         window_start: int = 0,
         logits_range: Optional[tuple[int, int]] = None,
+        position_ids: Optional[torch.Tensor] = None,
         **kwargs,
     ) -> MdlmToyOutput:
         b, l = input_ids.shape
         x = self.embed(input_ids)
-        if attention_mask is None:
-            position_ids = torch.arange(window_start, window_start + l, device=input_ids.device).expand(b, l)
-            key_mask = None
+        if attention_mask is None or attention_mask.dim() == 4:
+            positions = torch.arange(window_start, window_start + l, device=input_ids.device).expand(b, l)
+            key_mask = None if attention_mask is None else attention_mask.bool()  # [B, 1, L, L]: query i, key j
         else:
             am = attention_mask.to(torch.long)
-            position_ids = (am.cumsum(-1) - 1).clamp(min=0)[:, window_start:window_start + l]
+            positions = (am.cumsum(-1) - 1).clamp(min=0)[:, window_start:window_start + l]
             key_mask = am.bool()[:, None, None, :]  # [B, 1, 1, L]: padded keys never attended
+        position_ids = positions if position_ids is None else position_ids
         cos, sin = rotary_cos_sin(position_ids, self.config.hidden_size // self.config.num_attention_heads,
                                   self.config.rope_theta, x.dtype)
         presents = []
