@@ -40,6 +40,8 @@ ELSEWHERE = {
         "continues the run above; tests/training/test_grpo.py resumes a short one",
     "mdlm-eval rescore --format d1 --json FILES_OR_DIRS...": "a placeholder for d1's files (tests/scoring/test_rescore.py)",
     "mdlm-eval rescore --task countdown my_run_0_generations.json": "a placeholder file name",
+    "mdlm-eval run --decoder semi_ar --steps half": "the whole toy test set (512 samples); tests/test_block_default.py "
+                                                    "checks its folder, semi_ar_steps-half_L32_bl8, and block 8",
 }
 NEEDS_LLADA = "LLaDA-8B-Instruct from the hub, or a GPU"
 
