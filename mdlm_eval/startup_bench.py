@@ -9,8 +9,8 @@ bar first reports forward passes (`nfe=`), that is when the first batch is decod
 
 Then the early errors: each mistake's answer time over the time of a bare `python -c "import torch"` on the same
 machine (`ratio`, wall and CPU; the goal is at most 2: every argument is checked before torch is imported, see
-`mdlm_eval.early_checks`). `lm_eval --model mdlm` imports torch itself before it builds the model, so its ratio
-is above 1 by construction; what the check saves there is the model load.
+`mdlm_eval.early_checks`; `lm_eval --model mdlm` checks its model arguments as its command line starts, before
+lm-eval indexes tasks and imports torch, through `_mdlm_eval_hook.py`).
 """
 from __future__ import annotations
 
