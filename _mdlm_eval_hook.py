@@ -4,8 +4,8 @@
 heavy: it only puts a finder on `sys.meta_path` that waits for four lm-eval modules and, right after each
 loads, (1) registers the lazy name `mdlm` -> `mdlm_eval.lm_eval_model:MDLMLM` in lm-eval's model registry,
 (2) adds this project's tasks folder to every `TaskManager` that includes lm-eval's default tasks, (3) has
-lm-eval's command line print this project's usage errors as one line with exit code 2 (MDLM_EVAL_DEBUG=1 keeps
-the traceback), and (4) lets an `mdlm` run add what really happened (per-sample NFE and seconds, the device it
+lm-eval's command line check an `mdlm` model's arguments first (`mdlm_eval.early_checks`) and print this
+project's usage errors as one line with exit code 2 (MDLM_EVAL_DEBUG=1 keeps the traceback), and (4) lets an `mdlm` run add what really happened (per-sample NFE and seconds, the device it
 ran on) to the files lm-eval saves. The loader it puts in front of lm-eval's own loader hands every other
 call (`get_code` for `python -m lm_eval`, `get_source`, ...) to lm-eval's loader unchanged, so `lm_eval`,
 `python -m lm_eval`, `accelerate launch -m lm_eval` and `torchrun -m lm_eval` all start as without it.
@@ -51,6 +51,10 @@ def _one_line_usage_errors(module) -> None:
 
     def execute(self, args):
         try:
+            if getattr(args, "model", None) == "mdlm" and isinstance(getattr(args, "model_args", None), dict):
+                from mdlm_eval.early_checks import check_model_args  # no torch: before lm-eval's tasks and model
+
+                check_model_args(args.model_args)
             return original(self, args)
         except Exception as e:  # only mdlm-eval's UsageError is shortened; anything else keeps its traceback
             if type(e).__module__ != "mdlm_eval.errors" or os.environ.get("MDLM_EVAL_DEBUG"):

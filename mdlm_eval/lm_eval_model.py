@@ -30,10 +30,13 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from mdlm_eval.decoding import DecoderSpec, decode, load_spec, planned_nfe
+from mdlm_eval.block_default import warn_full_diffusion
+from mdlm_eval.decoding import DecoderSpec, decode
 from mdlm_eval.decoding.cache import check_cache
+from mdlm_eval.early_checks import check_decoder, check_model_arg_names, check_weights, resolved_spec
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
+from mdlm_eval.model_files import local_config
 from mdlm_eval.models import load_model
 from mdlm_eval.startup import project_prefills
 from mdlm_eval.store import SampleStore, sample_key
@@ -125,13 +128,13 @@ class MDLMLM(LM):
                  seed: int = 0, store: str | None = None, trace: bool = False, chat: str = "auto",
                  native: bool | str = True, **decoder_fields):
         super().__init__()
-        unknown = sorted(set(decoder_fields) - set(DECODER_FIELDS))
-        if unknown:
-            raise UsageError(f"unknown model argument {', '.join(unknown)} for mdlm; see `mdlm-eval run --help`")
-        self.spec = load_spec(decoder).with_overrides(**decoder_fields)
+        check_model_arg_names(decoder_fields)
         self.gen_length = int(gen_length) if gen_length else None
-        if self.gen_length:
-            planned_nfe(self.spec, self.gen_length)  # refuse an impossible budget before loading anything
+        self.spec = resolved_spec(decoder, decoder_fields, pretrained, self.gen_length)
+        if canvas := self.gen_length or local_config(pretrained).get("gen_length"):
+            warn_full_diffusion(decoder, self.spec.block_length, int(canvas))
+        check_decoder(self.spec, self.gen_length)  # an impossible budget, a missing folder: before loading anything
+        check_weights(pretrained, peft, str(native).lower() not in ("false", "0"))
         if chat not in ("auto", "none"):
             raise UsageError(f"chat must be auto or none, got {chat}")
         self.auto_batch = str(batch_size).startswith("auto")

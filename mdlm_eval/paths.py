@@ -21,3 +21,5 @@ def _shipped(*parts: str) -> Path:
 PRESETS_DIR = _shipped("decoders")
 TASKS_DIR = _shipped("tasks")
 REFERENCE_DIR = _shipped("results", "reference")
+TOY_DIR = PACKAGE / "models" / "toy"  # the toy's shipped checkpoint/ and adapters/<name>/
+TOY_ADAPTERS = ("toy-cj-grpo", "toy-diffu-grpo")  # LoRA adapters of the toy shipped in adapters/<name>

@@ -4,9 +4,11 @@ A run folder holds lm-eval's own `results_*.json` and `samples_*.jsonl` (every l
 the sample store (finished samples, reused when the same command runs again), and `manifest.json`, written
 last: every setting, package versions, git commit, device, wall time, NFE and throughput.
 
-A run is identified by model (+ adapter), decoder preset, steps, generation length, block settings,
-temperature, seed and `--limit`: each of them is part of the folder name, so a `--limit 8` trial never
-lands in (or passes for) the folder of the full run. The default output folder `runs/` is not tracked by
+A run is identified by model (+ adapter), decoder preset, steps, generation length, block settings (the block
+in effect: given, or the model's for a preset, `mdlm_eval.block_default`), temperature, seed and `--limit`: each
+of them is part of the folder name, so a `--limit 8` trial never lands in (or passes for) the folder of the full
+run; the adapter is named with its content fingerprint, and a folder of other weights is never reused
+(`mdlm_eval.identity`). The default output folder `runs/` is not tracked by
 git; the shipped toy grid lives in `results/toy/` and is rebuilt only on purpose (`--output-path results`).
 """
 from __future__ import annotations
@@ -16,11 +18,13 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
+from mdlm_eval import identity
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.paths import CHECKOUT as REPO
@@ -52,8 +56,14 @@ class RunConfig:
     device: str | None = None
     native: bool = True  # LLaDA and Dream checkpoints: the native implementation (False: the checkpoint's own code)
 
+    def block(self) -> tuple[int | None, str]:
+        """The block length over the preset's and where it comes from (`mdlm_eval.block_default`)."""
+        from mdlm_eval.block_default import block_override
+
+        return block_override(self.decoder, self.block_length, self.model, self.resolved_gen_length())
+
     def decoder_overrides(self) -> dict:
-        return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),
+        return {k: v for k, v in (("steps", self.steps), ("block_length", self.block()[0]),
                                   ("block_num", self.block_num), ("temperature", self.temperature),
                                   ("threshold", self.threshold), ("cache", self.cache))
                 if v is not None}
@@ -67,30 +77,21 @@ class RunConfig:
         """The given length, else the model folder's `gen_length` (the toy's), else 256."""
         if self.gen_length is not None:
             return int(self.gen_length)
-        from mdlm_eval.models.loading import resolve_pretrained
+        from mdlm_eval.model_files import local_config
 
-        source, local = resolve_pretrained(self.model)
-        config = Path(source) / "config.json"
-        if local and config.is_file():
-            return int(json.loads(config.read_text()).get("gen_length", DEFAULT_GEN_LENGTH))
-        return DEFAULT_GEN_LENGTH
+        return int(local_config(self.model).get("gen_length", DEFAULT_GEN_LENGTH))
 
     def resolved_tasks(self) -> list[str]:
         return list(self.tasks) if self.tasks else (["mdlm_toy"] if self.model == "toy" else ["mdlm_reasoning"])
 
 
-def short_name(name: str) -> str:
-    return Path(name.rstrip("/")).name.replace(" ", "_") or name
-
-
-def run_dir(config: RunConfig) -> Path:
-    """`<output_path>/<model>[+<adapter>]/<decoder>_steps-<steps>_L<gen_length>[_bl..][_bn..][_T..][_seed..][_limit..]`."""
+def setting_name(config: RunConfig) -> str:
+    """`<decoder>_steps-<steps>_L<gen_length>[_bl..][_bn..][_T..][_tau..][_cache-..][_seed..][_limit..]`."""
     spec = config.spec()
-    model = short_name(config.model) + (f"+{short_name(config.peft)}" if config.peft else "")
     steps = "uncapped" if spec.steps is None else spec.steps  # an adaptive rule without a cap
     name = f"{spec.name}_steps-{steps}_L{config.resolved_gen_length()}"
-    if config.block_length is not None:
-        name += f"_bl{config.block_length}"
+    if (block := config.block()[0]) is not None:  # given, or the model's for the preset: never passes for another
+        name += f"_bl{block}"
     if config.block_num is not None:
         name += f"_bn{config.block_num}"
     if spec.temperature:
@@ -103,22 +104,32 @@ def run_dir(config: RunConfig) -> Path:
         name += f"_seed{config.seed}"
     if config.limit is not None:
         name += f"_limit{config.limit:g}"
-    return Path(config.output_path) / model / name
+    return name
+
+
+def run_dir(config: RunConfig, announce: bool = False) -> Path:
+    """`<output_path>/<model>[+<adapter>]/<setting>` (`identity.model_part`, `setting_name`). A folder whose
+    manifest names other weights is never reused: the run goes where the model part carries the model's
+    fingerprint too (said on stderr when `announce`)."""
+    name = setting_name(config)
+    folder = Path(config.output_path) / identity.model_part(config.model, config.peft) / name
+    if not identity.holds_other_weights(folder, config.model, config.peft):
+        return folder
+    own = Path(config.output_path) / identity.model_part(config.model, config.peft, with_fingerprint=True) / name
+    if identity.holds_other_weights(own, config.model, config.peft):
+        raise UsageError(f"run folders {folder} and {own} both hold runs of other weights; "
+                         f"choose another --output-path")
+    if announce:
+        print(f"mdlm-eval: {folder} holds a run of other weights (its manifest.json); this run goes to {own}",
+              file=sys.stderr)
+    return own
 
 
 def check_model(config: RunConfig) -> None:
-    """The checks of model loading that need no weights: folder contents, adapter folder, device, batch size."""
-    from mdlm_eval.models.loading import check_folder, native_kind, pick_device, resolve_pretrained
+    """What needs torch before the weights load: the device (the rest: `early_checks.check_run`)."""
+    from mdlm_eval.models.loading import pick_device
 
-    source, local = resolve_pretrained(config.model)
-    if local:
-        check_folder(Path(source), needs_code=not (config.native and native_kind(source, local)))
-    if config.peft and Path(config.peft).expanduser().exists():
-        if not (Path(config.peft).expanduser() / "adapter_config.json").is_file():
-            raise UsageError(f"adapter folder {config.peft} lacks adapter_config.json")
     pick_device(config.device)
-    if config.batch_size != "auto" and (not isinstance(config.batch_size, int) or config.batch_size < 1):
-        raise UsageError(f"batch size must be a positive integer or auto, got {config.batch_size}")
 
 
 def check_tasks(task_manager, tasks: list[str]) -> None:
@@ -160,25 +171,28 @@ def versions() -> dict[str, str]:
 
 def run_evaluation(config: RunConfig) -> dict:
     """Run one evaluation; returns the manifest (on rank 0; other ranks of a data-parallel run get {})."""
-    from mdlm_eval import messages, startup
+    from mdlm_eval import early_checks, messages, startup
 
     tasks = config.resolved_tasks()
     startup.check_model_name(config.model)  # names first: a mistyped name fails before the heavy imports
     only_project = startup.check_task_names(tasks)
+    early_checks.check_run(config)  # every other argument, still without torch
 
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
 
     import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
+    from mdlm_eval.block_default import warn_full_diffusion
     from mdlm_eval.decoding import planned_nfe
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
+    warn_full_diffusion(config.decoder, spec.block_length, gen_length)
     nfe = planned_nfe(spec, gen_length)  # an impossible budget fails here, before the model loads
     check_model(config)
     task_manager = startup.task_manager(tasks, only_project)
     check_tasks(task_manager, tasks)
-    folder = run_dir(config)
+    folder = run_dir(config, announce=True)
     previous = read_manifest(folder)  # a rerun that decodes nothing keeps this run's measured time per sample
     stored_before = set(read_records(folder / "store"))
     prepare_folder(folder)
@@ -262,7 +276,9 @@ def build_manifest(config: RunConfig, spec, steps: int | None, gen_length: int, 
     return {
         "status": "complete",
         **{k: v for k, v in asdict(config).items() if k not in ("steps", "gen_length")},
-        "decoder_spec": spec.to_dict(),
+        "decoder_spec": spec.to_dict(),  # as it ran: its block_length is the one in effect
+        "block_length_from": {"given": "--block-length", "model": "the model's config.json",
+                              "preset": "the preset"}[config.block()[1]],
         "steps": steps,
         "steps_arg": spec.steps,
         "gen_length": gen_length,
@@ -276,6 +292,10 @@ def build_manifest(config: RunConfig, spec, steps: int | None, gen_length: int, 
         "early_eos_share": mean([r["early_eos_share"] for r in per_sample if "early_eos_share" in r]),
         "model_fingerprint": weights_fingerprint(config.model),
         "peft_fingerprint": weights_fingerprint(config.peft) if config.peft else None,
+        "weights": identity.weights(config.model, config.peft),  # content fingerprints: the run's identity
+        "model_label": identity.model_part(  # the leaderboard's model: with its fingerprint where the run was moved
+            config.model, None, with_fingerprint=folder.parent.name != identity.model_part(config.model, config.peft)),
+        "adapter_label": identity.adapter_label(config.peft) if config.peft else None,
         "scores": scores(results),
         "results_file": str(latest(folder, "results_*.json").relative_to(folder)),
         "versions": versions(),

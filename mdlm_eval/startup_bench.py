@@ -6,6 +6,11 @@
 Each command runs in a fresh process, as a user runs it; `seconds` is the wall time, `cpu` the CPU time of the
 process (user + system), which a busy machine leaves unchanged. The first decoded sample is the moment the progress
 bar first reports forward passes (`nfe=`), that is when the first batch is decoded.
+
+Then the early errors: each mistake's answer time over the time of a bare `python -c "import torch"` on the same
+machine (`ratio`, wall and CPU; the goal is at most 2: every argument is checked before torch is imported, see
+`mdlm_eval.early_checks`; `lm_eval --model mdlm` checks its model arguments as its command line starts, before
+lm-eval indexes tasks and imports torch, through `_mdlm_eval_hook.py`).
 """
 from __future__ import annotations
 
@@ -68,12 +73,43 @@ def timed(command: list[str], env: dict) -> tuple[float, float, tuple[float, flo
     return wall, cpu, first, lines[-1] if lines else ""
 
 
+def mistakes(folder: str) -> list[tuple[str, list[str]]]:
+    """(mistake, command) for each argument `mdlm_eval.early_checks` answers before anything heavy loads."""
+    run = [sys.executable, "-m", "mdlm_eval", "run", "--output-path", os.path.join(folder, "runs")]
+    missing = os.path.join(folder, "missing")
+    return [
+        ("unknown decoder", [*run, "--decoder", "nope"]),
+        ("decoder file missing", [*run, "--decoder", missing + ".yaml"]),
+        ("--steps 0", [*run, "--steps", "0"]),
+        ("steps fewer than blocks", [*run, "--decoder", "semi_ar", "--steps", "2"]),
+        ("wino with a cache", [*run, "--decoder", "wino", "--cache", "prefix"]),
+        ("missing model folder", [*run, "--model", missing]),
+        ("model folder without config", [*run, "--model", folder]),
+        ("missing adapter folder", [*run, "--peft", missing]),
+        ("lm_eval --model_args decodr=", [sys.executable, "-m", "lm_eval", "--model", "mdlm", "--model_args",
+                                          "decodr=semi_ar", "--tasks", "mdlm_toy_countdown"]),
+    ]
+
+
+def early_errors(env: dict) -> None:
+    base_wall, base_cpu, _, _ = timed([sys.executable, "-c", "import torch"], env)
+    print(f"\nearly errors against a bare `python -c \"import torch\"` ({base_wall:.2f} s, cpu {base_cpu:.2f} s)")
+    print(f"{'mistake':30s} {'seconds':>8s} {'cpu':>6s} {'ratio':>6s} {'cpu ratio':>9s}   answer")
+    with tempfile.TemporaryDirectory() as folder:
+        for name, command in mistakes(folder):
+            wall, cpu, _, last = timed(command, env)
+            print(f"{name:30s} {wall:8.2f} {cpu:6.2f} {wall / base_wall:6.2f} {cpu / base_cpu:9.2f}   {last[:70]}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", action="store_true", help="also time each start-up stage in one process")
     parser.add_argument("--full-index", action="store_true", help="with --stages, also build lm-eval's whole index")
+    parser.add_argument("--errors-only", action="store_true", help="only the early errors against `import torch`")
     args = parser.parse_args(argv)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if args.errors_only:
+        return early_errors(env)
     run = [sys.executable, "-m", "mdlm_eval", "run"]
     with tempfile.TemporaryDirectory() as out:
         cases = [
@@ -89,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
             first_wall = f"{first[0]:.2f}" if first else "-"
             first_cpu = f"{first[1]:.2f}" if first and first[1] is not None else "-"
             print(f"{name:38s} {wall:8.2f} {cpu:6.2f}   {first_wall:>19s} {first_cpu:>5s}   {last[:60]}")
+    early_errors(env)
     if args.stages:
         print(f"\none start-up, stage by stage{' (with the whole index)' if args.full_index else ''}")
         print(f"{'stage':55s} {'seconds':>8s} {'cpu so far':>10s}")

@@ -9,9 +9,9 @@ from tests.cli_helpers import run_cli
 
 def test_cached_runs_get_their_own_folder():
     assert run_dir(RunConfig(decoder="semi_ar", steps="half", gen_length=32, cache="dual")).name == \
-        "semi_ar_steps-half_L32_cache-dual"
+        "semi_ar_steps-half_L32_bl8_cache-dual"
     assert run_dir(RunConfig(decoder="semi_ar", steps="half", gen_length=32, cache="none")).name == \
-        "semi_ar_steps-half_L32"
+        "semi_ar_steps-half_L32_bl8"  # the toy's block for the preset (block_default)
 
 
 def test_run_refuses_an_unknown_cache_in_one_line(monkeypatch, capsys, tmp_path):

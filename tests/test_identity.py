@@ -136,3 +136,84 @@ def test_fingerprints(tmp_path, monkeypatch):
     (repo / "refs" / "main").write_text("b" * 40)  # a new revision pushed and downloaded
     assert weights_fingerprint("org/mdlm") == "commit:" + "b" * 40
     assert weights_fingerprint("org/not-cached") == "name:org/not-cached"
+
+
+# ---- two trained adapters, two models under one path: never one run folder, never one leaderboard row ----
+
+
+def test_readable_names():
+    from mdlm_eval.identity import adapter_label, readable_name
+
+    assert readable_name("runs/a/adapter") == "a"
+    assert readable_name("/x/cj/checkpoint-40/final/") == "cj"
+    assert readable_name("org/lora-cj") == "lora-cj" and readable_name("adapter") == "adapter"
+    assert adapter_label("toy-cj-grpo") == "toy-cj-grpo"  # shipped adapters keep their names
+
+
+@pytest.fixture(scope="module")
+def two_adapters(tmp_path_factory):
+    """Two `mdlm-eval train cj-grpo` runs (one step, the smallest group), each writing `<out>/adapter`."""
+    from mdlm_eval.training.config import load_config
+    from mdlm_eval.training.trainer import train
+
+    root = tmp_path_factory.mktemp("trained")
+    adapters = []
+    for seed, name in ((0, "a"), (1, "b")):
+        cfg = load_config("toy", task="mdlm_toy_countdown", steps=1, batch_size=2, num_generations=2,
+                          num_iterations=1, lora_r=2, seed=seed, save_every=1000)
+        adapters.append(train(cfg, root / name))
+    return root, adapters
+
+
+def test_two_trained_adapters_get_two_folders_and_two_rows(two_adapters):
+    import re
+
+    from mdlm_eval.leaderboard.tables import build_tables
+
+    root, adapters = two_adapters
+    assert [a.name for a in adapters] == ["adapter", "adapter"]
+    out = root / "runs"
+    folders = []
+    for adapter in adapters:
+        config = RunConfig(peft=str(adapter), tasks=["mdlm_toy_countdown"], limit=2, output_path=str(out))
+        manifest = run_evaluation(config)
+        folders.append(run_dir(config))
+        assert manifest["weights"]["peft"] != manifest["weights"]["model"]
+    assert re.fullmatch(r"toy\+a-[0-9a-f]{8}", folders[0].parent.name)
+    assert re.fullmatch(r"toy\+b-[0-9a-f]{8}", folders[1].parent.name)
+    warnings = []
+    board = build_tables(out, None, warnings.append)
+    assert sorted(board.runs["adapter"]) == sorted(f.parent.name.split("+")[1] for f in folders)
+    assert not [w for w in warnings if "claim the same row" in w]
+
+    # a copy of one run folder elsewhere: two results files claim one row, and the leaderboard says so
+    shutil.copytree(folders[0], out / "copy" / folders[0].name)
+    warnings.clear()
+    board = build_tables(out, None, warnings.append)
+    assert len(board.runs) == 2
+    claims = [w for w in warnings if "claim the same row" in w]
+    assert len(claims) == 1 and claims[0].startswith("2 results files claim the same row (toy + a-")
+
+
+def test_a_folder_of_other_weights_is_never_overwritten(tmp_path, capsys):
+    ckpt = tmp_path / "latest"
+    shutil.copytree(checkpoint_path(), ckpt)
+    config = RunConfig(model=str(ckpt), tasks=["mdlm_toy_countdown"], limit=2, output_path=str(tmp_path / "runs"))
+    first = run_evaluation(config)
+    folder = run_dir(config)
+    assert folder.parent.name == "latest"
+    kept = (folder / "manifest.json").read_text()
+
+    weights = ckpt / "model.safetensors"  # retrained in place: same path, other weights
+    tensors = load_file(weights)
+    name = sorted(tensors)[len(tensors) // 2]
+    tensors[name] = tensors[name] * 1.5
+    save_file(tensors, weights, metadata={"format": "pt"})
+    capsys.readouterr()
+    second = run_evaluation(config)
+    err = capsys.readouterr().err
+    moved = run_dir(config)
+    assert moved != folder and moved.parent.name.startswith("latest-") and moved.name == folder.name
+    assert f"{folder} holds a run of other weights" in err and str(moved) in err
+    assert (folder / "manifest.json").read_text() == kept  # the first run is untouched
+    assert second["weights"]["model"] != first["weights"]["model"] and second["model_label"] == moved.parent.name

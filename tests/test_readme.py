@@ -45,6 +45,8 @@ ELSEWHERE = {
     "--tasks mdlm_gsm8k": NEEDS_DREAM,
     "lm_eval --model mdlm --apply_chat_template --model_args pretrained=Dream-org/Dream-v0-Instruct-7B,"
     "decoder=dream_entropy,steps=full,gen_length=256 --tasks mdlm_gsm8k": NEEDS_DREAM,
+    "mdlm-eval run --decoder semi_ar --steps half": "the whole toy test set (512 samples); tests/test_block_default.py "
+                                                    "checks its folder, semi_ar_steps-half_L32_bl8, and block 8",
 }
 NEEDS_LLADA = "LLaDA-8B-Instruct from the hub, or a GPU"
 

@@ -34,7 +34,7 @@ def single(tmp_path_factory):
     out = tmp_path_factory.mktemp("single")
     proc = sh(RUN + ["--output-path", str(out), "--trace"])
     assert proc.returncode == 0, proc.stderr
-    return out / "toy" / "semi_ar_steps-half_L32_limit6", proc
+    return out / "toy" / "semi_ar_steps-half_L32_bl8_limit6", proc
 
 
 def test_run_writes_lm_eval_files_and_manifest(single):
@@ -42,7 +42,8 @@ def test_run_writes_lm_eval_files_and_manifest(single):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["samples"] == 12
     assert manifest["steps"] == 16 and manifest["nfe_per_sample"] == 16 and manifest["tokens_per_forward"] == 2
-    assert manifest["decoder_spec"]["block_length"] == 32 and manifest["versions"]["lm_eval"] == "0.4.13"
+    assert manifest["decoder_spec"]["block_length"] == 8 and manifest["versions"]["lm_eval"] == "0.4.13"
+    assert manifest["block_length_from"] == "the model's config.json"  # the toy's block for the preset's 32
     results = json.loads((run_dir / manifest["results_file"]).read_text())
     assert set(results["results"]) == {"mdlm_toy", "mdlm_toy_sudoku", "mdlm_toy_countdown"}
     assert "decoder=semi_ar" in results["config"]["model_args"]
@@ -70,7 +71,7 @@ def test_two_processes_give_the_same_samples(single, tmp_path):
     proc = sh([str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "mdlm_eval"] + RUN[1:]
               + ["--output-path", str(tmp_path), "--trace"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    run_dir = tmp_path / "toy" / "semi_ar_steps-half_L32_limit6"
+    run_dir = tmp_path / "toy" / "semi_ar_steps-half_L32_bl8_limit6"
     assert generations(run_dir) == generations(single[0])
     assert sorted((run_dir / "store").glob("rank*.jsonl")) == [run_dir / "store" / "rank0.jsonl",
                                                                run_dir / "store" / "rank1.jsonl"]
@@ -78,7 +79,7 @@ def test_two_processes_give_the_same_samples(single, tmp_path):
 
 def test_killed_run_resumes_and_matches(single, tmp_path):
     args = RUN[:-1] + ["1", "--output-path", str(tmp_path), "--trace"]  # batch size 1: a store line per sample
-    store = tmp_path / "toy" / "semi_ar_steps-half_L32_limit6" / "store" / "rank0.jsonl"
+    store = tmp_path / "toy" / "semi_ar_steps-half_L32_bl8_limit6" / "store" / "rank0.jsonl"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and (not store.exists() or len(store.read_text().splitlines()) < 4):
@@ -101,7 +102,7 @@ def test_killed_rank_of_two_processes_resumes(single, tmp_path):
 
     args = [str(BIN / "torchrun"), "--nproc_per_node", "2", "-m", "mdlm_eval"] + RUN[1:-1] + ["1", "--output-path",
                                                                                               str(tmp_path), "--trace"]
-    store = tmp_path / "toy" / "semi_ar_steps-half_L32_limit6" / "store"
+    store = tmp_path / "toy" / "semi_ar_steps-half_L32_bl8_limit6" / "store"
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     rank1 = store / "rank1.jsonl"

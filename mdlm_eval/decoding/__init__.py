@@ -1,6 +1,16 @@
-"""The decoding core: plain torch, nothing from lm-eval or transformers."""
-from mdlm_eval.decoding.loop import DecodeOutput, Trace, decode, make_plan, planned_nfe
-from mdlm_eval.decoding.spec import DecoderSpec, load_spec, preset_names
+"""The decoding core: plain torch, nothing from lm-eval or transformers.
 
-__all__ = ["DecodeOutput", "DecoderSpec", "Trace", "decode", "load_spec", "make_plan", "planned_nfe",
-           "preset_names"]
+The names below are imported on first use, so that `mdlm_eval.decoding.spec` (presets and their checks) and
+`mdlm_eval.decoding.schedule` load without torch, for the checks that run before anything heavy.
+"""
+import importlib
+
+_WHERE = {"DecodeOutput": "loop", "Trace": "loop", "decode": "loop", "make_plan": "loop", "planned_nfe": "loop",
+          "DecoderSpec": "spec", "load_spec": "spec", "preset_names": "spec"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,18 +34,14 @@ def own_forward(rule) -> bool:
 
 def check_cache(spec: DecoderSpec, model: torch.nn.Module, rule) -> None:
     """One line, before any forward pass, for a cache the model or the decoder cannot take."""
-    cache, cfg_scale = spec.cache, spec.cfg_scale
+    cache = spec.cache
     if cache == "none":
         return
     if not supports_block_cache(model):
         name = type(getattr(model, "model", model)).__name__
         raise UsageError(f"cache={cache} needs a model with block-cache support (the native LLaDA and Dream "
                          f"models, the toy); {name} has none: use cache=none")
-    if cfg_scale > 0:
-        raise UsageError(f"cache={cache} does not combine with classifier-free guidance (cfg_scale "
-                         f"{cfg_scale:g}); use cache=none or cfg_scale=0")
-    if own_forward(rule):
-        raise UsageError(f"commit {spec.commit} runs its own forward pass, which takes no cache; use cache=none")
+    # cache with guidance, or with a rule of its own forward (`OWN_FORWARD_COMMITS`): refused by DecoderSpec itself
     if cache == "dual" and getattr(rule, "commits_outside_block", False):
         raise UsageError(f"cache=dual caches everything outside the current block, but commit rule {spec.commit} "
                          f"also changes tokens outside it; use cache=prefix or none")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from mdlm_eval.decoding.forward import Forward, ShadowForward, make_forward
-from mdlm_eval.decoding.schedule import Step, ascending_plan, uniform_counts, uniform_plan
+from mdlm_eval.decoding.schedule import Step, ascending_plan, block_caps, one_block, uniform_plan
 from mdlm_eval.decoding.spec import DecoderSpec
 from mdlm_eval.errors import UsageError
 
@@ -90,18 +90,7 @@ class CommitRule:
 
     def layout(self) -> list[Block]:
         """Blocks of `block_length` (one block when None); a cap is spread over them as LLaDA spreads steps."""
-        length = self.spec.block_length or self.gen_length
-        if self.gen_length % length:
-            raise UsageError(f"block_length {length} must be a positive divisor of gen_length {self.gen_length}")
-        num = self.gen_length // length
-        if self.cap is None:
-            caps = [None] * num
-        elif self.cap < num:
-            raise UsageError(f"steps {self.cap} is fewer than the {num} blocks of {length} tokens: "
-                             f"every block needs at least one step (raise steps or block_length)")
-        else:
-            caps = uniform_counts(self.cap, num)
-        return [Block(b * length, (b + 1) * length, caps[b]) for b in range(num)]
+        return [Block(*b) for b in block_caps(self.gen_length, self.spec.block_length, self.cap)]
 
     def make_forward(self, model: torch.nn.Module, prompt_len: int, mask_id: int) -> Forward:
         return make_forward(model, prompt_len, mask_id, self.spec.cfg_scale)
@@ -212,8 +201,7 @@ class DreamGrid(CommitRule):
     on its batch); here m is each row's own count, which is Dream's at batch 1."""
 
     def layout(self):
-        if self.spec.block_length not in (None, self.gen_length):
-            raise UsageError(f"commit {self.spec.commit} decodes the canvas as one block; drop block_length")
+        one_block(self.spec.commit, self.spec.block_length, self.gen_length)
         grid = torch.linspace(1, self.spec.eps, self.cap + 1)
         self.rate = (1 - grid[1:] / grid[:-1]).tolist()  # float32 values, exact in Python floats
         return [Block(0, self.gen_length, self.cap)]

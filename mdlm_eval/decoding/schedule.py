@@ -82,3 +82,45 @@ def ascending_plan(gen_length: int, steps: int, block_num: int = 1) -> list[Step
     for s in range(S - block_num + 1):
         ends[s] = edge
     return [Step(index=s, local=s, end=ends[s], k=counts[s]) for s in range(S)]
+
+
+def block_caps(gen_length: int, block_length: int | None, cap: int | None) -> list[tuple[int, int, int | None]]:
+    """(start, end, cap) of blocks of `block_length` (one block when None), a cap spread over them as LLaDA
+    spreads steps (None: uncapped): the layout of the rules other than `count`."""
+    length = block_length or gen_length
+    if gen_length % length:
+        raise UsageError(f"block_length {length} must be a positive divisor of gen_length {gen_length}")
+    num = gen_length // length
+    if cap is None:
+        caps = [None] * num
+    elif cap < num:
+        raise UsageError(f"steps {cap} is fewer than the {num} blocks of {length} tokens: "
+                         f"every block needs at least one step (raise steps or block_length)")
+    else:
+        caps = uniform_counts(cap, num)
+    return [(b * length, (b + 1) * length, caps[b]) for b in range(num)]
+
+
+def one_block(commit: str, block_length: int | None, gen_length: int) -> None:
+    """Rules on a time grid over the whole canvas (Dream's) take no blocks."""
+    if block_length not in (None, gen_length):
+        raise UsageError(f"commit {commit} decodes the canvas as one block; drop block_length")
+
+
+ONE_BLOCK_COMMITS = ("dream", "dream_origin")
+
+
+def check_layout(spec, gen_length: int) -> None:
+    """Every check of a decoder's layout at `gen_length` (steps against the length, blocks), without torch:
+    what `make_commit_rule(spec, gen_length)` refuses."""
+    if gen_length < 1:
+        raise UsageError(f"gen_length must be >= 1, got {gen_length}")
+    cap = spec.resolve_steps(gen_length)
+    if spec.commit == "count" and spec.schedule == "ascending":
+        ascending_plan(gen_length, cap, spec.block_num)
+    elif spec.commit == "count":
+        uniform_plan(gen_length, cap, spec.block_length or gen_length)
+    elif spec.commit in ONE_BLOCK_COMMITS:
+        one_block(spec.commit, spec.block_length, gen_length)
+    else:
+        block_caps(gen_length, spec.block_length, cap)

@@ -24,6 +24,7 @@ REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
 GAMMA_SCHEDULES = ("linear", "power")
 CACHES = ("none", "prefix", "dual")  # block caches (Fast-dLLM), `decoding/cache.py`
+OWN_FORWARD_COMMITS = ("wino",)  # rules that bring their own forward pass (`CommitRule.make_forward`): no cache
 STEP_WORDS = ("log", "half", "full")
 
 Steps = Union[int, str]
@@ -146,6 +147,11 @@ class DecoderSpec:
             raise UsageError(f"top_k must be >= 1 (or none), got {self.top_k}")
         if self.commit != "count" and self.schedule != "uniform":
             raise UsageError(f"schedule {self.schedule} belongs to the count rule, not to commit {self.commit}")
+        if self.cache != "none" and self.cfg_scale > 0:
+            raise UsageError(f"cache={self.cache} does not combine with classifier-free guidance (cfg_scale "
+                             f"{self.cfg_scale:g}); use cache=none or cfg_scale=0")
+        if self.cache != "none" and self.commit in OWN_FORWARD_COMMITS:
+            raise UsageError(f"commit {self.commit} runs its own forward pass, which takes no cache; use cache=none")
         if not 0 <= self.eos_min_gamma <= self.eos_max_gamma:
             raise UsageError(
                 f"need 0 <= eos_min_gamma <= eos_max_gamma, got {self.eos_min_gamma} and {self.eos_max_gamma}"
@@ -166,11 +172,15 @@ class DecoderSpec:
         steps = words.get(self.steps, self.steps) if isinstance(self.steps, str) else self.steps
         if self.adaptive:
             if steps < 1:
-                raise UsageError(f"steps (the cap of an adaptive rule) must be >= 1, got {steps} ({self.steps})")
+                raise UsageError(f"steps (the cap of an adaptive rule) must be >= 1, got {self.describe_steps(steps)}")
             return steps  # a cap: re-masking rules may use more passes than tokens
         if not 1 <= steps <= gen_length:
-            raise UsageError(f"steps must be between 1 and gen_length ({gen_length}), got {steps} ({self.steps})")
+            raise UsageError(f"steps must be between 1 and gen_length ({gen_length}), got {self.describe_steps(steps)}")
         return steps
+
+    def describe_steps(self, steps: int) -> str:
+        """`0`, or `16 (half)` for a step word."""
+        return f"{steps} ({self.steps})" if isinstance(self.steps, str) else str(steps)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

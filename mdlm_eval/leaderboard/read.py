@@ -188,7 +188,7 @@ def settings_from_manifest(m: dict, data: dict) -> dict[str, Any]:
     """Setting and measured cost from a run's manifest."""
     spec = spec_of(m.get("decoder_spec") or data["config"].get("decoder_spec"))
     return {
-        "model": short_name(m.get("model")), "adapter": short_name(m.get("peft")),
+        "model": m.get("model_label") or short_name(m.get("model")), "adapter": m.get("adapter_label") or adapter_name(m.get("peft")),
         "decoder": spec.get("name") or m.get("decoder"), "spec": spec,
         "steps": m.get("steps"), "gen_length": m.get("gen_length"), "seed": m.get("seed"), "limit": m.get("limit"),
         "samples": m.get("samples"), **{c: number(m.get(c)) for c in COST},
@@ -214,7 +214,7 @@ def settings_from_config(data: dict, path: Path, warn: Warn) -> dict[str, Any]:
     n = sum(v.get("effective", 0) for v in data.get("n-samples", {}).values() if isinstance(v, dict))
     seconds = number(pd.to_numeric(data.get("total_evaluation_time_seconds"), errors="coerce"))
     row: dict[str, Any] = {
-        "model": short_name(args.get("pretrained") or config.get("model")), "adapter": short_name(args.get("peft")),
+        "model": short_name(args.get("pretrained") or config.get("model")), "adapter": adapter_name(args.get("peft")),
         "decoder": spec.get("name") or args.get("decoder") or str(config.get("model", "")), "spec": spec,
         "steps": as_int(args.get("steps")), "steps_arg": args.get("steps"), "gen_length": length,
         "seed": as_int(args.get("seed", config.get("random_seed"))), "limit": config.get("limit"),
@@ -252,6 +252,13 @@ def short_name(name: Any) -> str:
     if name is None or str(name) in ("", "None"):
         return ""
     return Path(str(name).rstrip("/")).name or str(name)
+
+
+def adapter_name(name: Any) -> str:
+    """An adapter without a recorded label (an older manifest, a bare lm-eval run): its readable name."""
+    from mdlm_eval.identity import readable_name
+
+    return "" if name is None or str(name) in ("", "None") else readable_name(str(name))
 
 
 def has_trace(samples_file: Path) -> bool:

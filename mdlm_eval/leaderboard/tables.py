@@ -90,17 +90,26 @@ def spec_column(key: str) -> str:
     return f"spec_{key}" if key in HEAD + TAIL + COST + EXTRAS + ["run"] else key
 
 
-def merge_settings(records: list[tuple[dict, list[dict], dict]]) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
-    """One row per distinct setting (oldest to newest: a newer file's scores replace the older ones)."""
+def merge_settings(records: list[tuple[dict, list[dict], dict]], warn: Warn = lambda _: None
+                   ) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
+    """One row per distinct setting (oldest to newest: a newer file's scores replace the older ones). Files of
+    different run folders that claim the same row are named through `warn` (a rerun in one folder is not)."""
     merged: dict[tuple, tuple[dict, dict]] = {}
+    claims: dict[tuple, list[str]] = {}
     for row, scores, _ in sorted(records, key=lambda r: r[0]["date"]):
         for col in TAIL:
             row[col] = as_int(row.get(col))
         spec = sorted((k, v) for k, v in row["spec"].items() if k not in SPEC_SKIP)  # a description is no setting
         key = (row["model"], row["adapter"], row["decoder"], tuple(spec), *(row[c] for c in TAIL))
+        claims.setdefault(key, []).append(row.get("results_file", ""))
         old_row, old_scores = merged.get(key, ({}, {}))
         row["trace_files"] = row["trace_files"] or old_row.get("trace_files", ())
         merged[key] = (row, {**old_scores, **{(s["task"], s["metric"]): s for s in scores}})
+    for (model, adapter, decoder, *_), files in claims.items():
+        if len({str(Path(f).parent) for f in files}) > 1:
+            row = " + ".join(p for p in (model, adapter) if p) + f" | {decoder}"
+            warn(f"{len(files)} results files claim the same row ({row}): {', '.join(files)}; "
+                 f"the newest one's scores are shown")
     entries = list(merged.values())
     spec_keys = sorted({k for row, _ in entries for k in row["spec"]} - SPEC_SKIP)
     spec_fields = [spec_column(k) for k in spec_keys]
@@ -179,7 +188,7 @@ def compare(runs: pd.DataFrame, scores: pd.DataFrame, reference: pd.DataFrame) -
 
 def build_tables(results_dir: Path, reference_dir: Path | None, warn: Warn) -> Leaderboard:
     records, files = read_results(results_dir, warn)
-    runs, spec_fields, scores = merge_settings(records)
+    runs, spec_fields, scores = merge_settings(records, warn)
     groups: dict[str, GroupInfo] = {}
     for _, _, g in records:
         groups.update(g)

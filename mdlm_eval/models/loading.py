@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 from mdlm_eval.errors import UsageError
+from mdlm_eval.model_files import (NATIVE, WEIGHT_FILES, check_adapter_folder, check_folder,  # noqa: F401  (re-exported)
+                                    resolve_adapter, resolve_pretrained)
 from mdlm_eval.models.profiles import Family, ShiftedLogits, TokenIds, family_of, token_ids
 
 TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+)$")
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -41,38 +42,6 @@ class LoadedModel:
     @property
     def default_gen_length(self) -> int | None:
         return getattr(self.model.config, "gen_length", None)
-
-
-def resolve_pretrained(pretrained: str) -> tuple[str, bool]:
-    """(what to pass to from_pretrained, whether it is a local folder)."""
-    if pretrained == "toy":
-        from mdlm_eval.models.toy import checkpoint_path
-
-        return str(checkpoint_path()), True
-    path = Path(pretrained).expanduser()
-    if path.exists() or pretrained.startswith((".", "/", "~")) or pretrained.count("/") > 1:
-        return str(path), True
-    return pretrained, False
-
-
-def check_folder(folder: Path, needs_code: bool = True) -> None:
-    """A Hugging Face model folder: config.json, weights, tokenizer, and the code its auto_map names."""
-    if not folder.is_dir():
-        raise UsageError(f"model folder {folder} does not exist")
-    if not (folder / "config.json").is_file():
-        raise UsageError(f"model folder {folder} lacks config.json")
-    if not any((folder / name).is_file() for name in WEIGHT_FILES):
-        raise UsageError(f"model folder {folder} has no weights ({' or '.join(WEIGHT_FILES)})")
-    if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
-        raise UsageError(f"model folder {folder} lacks tokenizer.json / tokenizer_config.json")
-    try:
-        auto_map = json.loads((folder / "config.json").read_text()).get("auto_map", {})
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{folder / 'config.json'} is not valid JSON: {e}") from None
-    for ref in auto_map.values() if needs_code else ():
-        module = (ref[0] if isinstance(ref, list) else ref).split(".")[0]
-        if "--" not in module and not (folder / f"{module}.py").is_file():
-            raise UsageError(f"model folder {folder} lacks {module}.py, named by auto_map in config.json")
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -167,7 +136,6 @@ def load_model(
     return LoadedModel(wrapped, tokenizer, ids, fam, pretrained, peft, device, torch_dtype)
 
 
-NATIVE = {"llada": "LLaDA", "dream": "Dream"}  # config.json model_type (lower case) -> family shown in messages
 DREAM_OWN_CODE_VERSIONS = "transformers 4.46 to 4.57"  # where Dream's modeling code runs (5.x: KeyError 'default')
 
 
@@ -264,22 +232,13 @@ def load_native(kind: str, source: str, pretrained: str, dtype: torch.dtype):
     return config, model_class.from_pretrained(source, config=config, **dtype_kwarg(dtype))
 
 
-def resolve_adapter(adapter: str) -> str:
-    """A shipped adapter's folder for its name (`toy-cj-grpo`, `toy-diffu-grpo`), else `adapter` unchanged."""
-    from mdlm_eval.models.toy import adapter_path
-
-    shipped = adapter_path(adapter)
-    return str(shipped) if shipped is not None else adapter
-
-
 def apply_adapter(model: nn.Module, adapter: str, base: str) -> nn.Module:
     """Apply a LoRA adapter (peft) and merge it into the weights, so decoding runs at the base model's speed."""
     from peft import PeftModel
 
+    check_adapter_folder(adapter)
     adapter = resolve_adapter(adapter)
     path = Path(adapter).expanduser()
-    if (path.exists() or adapter.startswith((".", "/", "~"))) and not (path / "adapter_config.json").is_file():
-        raise UsageError(f"adapter folder {path} lacks adapter_config.json")
     try:
         return PeftModel.from_pretrained(model, str(path) if path.exists() else adapter).merge_and_unload()
     except (ValueError, RuntimeError, KeyError, AttributeError) as e:

@@ -4,6 +4,9 @@ on 4x4 Sudoku and 3-number Countdown.
 `checkpoint_path()` is the shipped Hugging Face folder (load with `trust_remote_code=True`); `train(out_dir)`
 rebuilds it from scratch (`mdlm-eval toy train --out DIR`); `check_checkpoint(folder)` names a missing file.
 """
+from mdlm_eval.model_files import shipped_adapter as adapter_path  # the folder of a shipped adapter, or None
+from mdlm_eval.paths import TOY_ADAPTERS as ADAPTERS  # LoRA adapters shipped in adapters/<name> (mdlm-eval train)
+
 from .configuration_mdlm_toy import MdlmToyConfig
 from .modeling_mdlm_toy import MdlmToyModel
 from .prompts import ASSISTANT_PREFIX, countdown_prompt, sudoku_prompt
@@ -27,17 +30,6 @@ def _register_auto_classes() -> None:
 
 
 _register_auto_classes()
-
-
-ADAPTERS = ("toy-cj-grpo", "toy-diffu-grpo")
-"""LoRA adapters of the toy shipped in adapters/<name> (mdlm-eval train; see the README)."""
-
-
-def adapter_path(name: str):
-    """The folder of a shipped toy adapter, or None if `name` is not one."""
-    from pathlib import Path
-
-    return Path(__file__).resolve().parent / "adapters" / name if name in ADAPTERS else None
 
 
 def train(out_dir, *args, **kwargs):

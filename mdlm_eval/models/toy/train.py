@@ -40,7 +40,9 @@ def __getattr__(name: str):
 
 def checkpoint_path() -> Path:
     """The shipped checkpoint folder (a Hugging Face folder: load with trust_remote_code=True)."""
-    return PACKAGE_DIR / "checkpoint"
+    from mdlm_eval.model_files import resolve_pretrained
+
+    return Path(resolve_pretrained("toy")[0])
 
 
 def check_checkpoint(folder: str | os.PathLike) -> Path:
@@ -79,7 +81,7 @@ def build_model(tok, cfg) -> MdlmToyModel:
         num_hidden_layers=cfg.num_hidden_layers,
         num_attention_heads=cfg.num_attention_heads,
         mask_token_id=ids(MASK), eos_token_id=ids(EOS), eot_token_id=ids(EOT), bos_token_id=ids(BOS),
-        pad_token_id=ids(EOS), gen_length=cfg.gen_length,
+        pad_token_id=ids(EOS), gen_length=cfg.gen_length, block_length=max(1, cfg.gen_length // 4),
     )
     return MdlmToyModel(config)
 
@@ -99,7 +101,7 @@ def save_checkpoint(model: MdlmToyModel, tok, out: Path, cfg, seconds: float | N
         shutil.copyfile(PACKAGE_DIR / name, out / name)
     c = model.config
     gen_cfg = {
-        "gen_length": cfg.gen_length, "steps": cfg.gen_length, "block_length": cfg.gen_length,
+        "gen_length": cfg.gen_length, "steps": cfg.gen_length, "block_length": c.block_length,
         "mask_token_id": c.mask_token_id, "eos_token_id": c.eos_token_id, "eot_token_id": c.eot_token_id,
         "bos_token_id": c.bos_token_id, "pad_token_id": c.pad_token_id, "assistant_prefix": prompts.ASSISTANT_PREFIX,
     }

@@ -11,7 +11,8 @@ class MdlmToyConfig(PretrainedConfig):
 
     Token roles follow LLaDA: `mask_token_id` (`<|mdm_mask|>`), `eos_token_id` (`<|endoftext|>`, also the pad),
     `eot_token_id` (`<|eot_id|>`), `bos_token_id` (`<|startoftext|>`). `gen_length` is the answer canvas the toy
-    was trained with (answers padded with EOS to this length).
+    was trained with (answers padded with EOS to this length); `block_length` the block that a
+    semi-autoregressive decoder preset means on it (a quarter of the canvas).
     """
 
     model_type = "mdlm_toy"
@@ -33,6 +34,7 @@ class MdlmToyConfig(PretrainedConfig):
         bos_token_id: int = 3,
         pad_token_id: int = 1,
         gen_length: int = 32,
+        block_length: int = 8,
         tie_word_embeddings: bool = False,
         **kwargs,
     ):
@@ -48,6 +50,7 @@ class MdlmToyConfig(PretrainedConfig):
         self.mask_token_id = mask_token_id
         self.eot_token_id = eot_token_id
         self.gen_length = gen_length
+        self.block_length = block_length
         super().__init__(
             eos_token_id=eos_token_id,
             bos_token_id=bos_token_id,
