@@ -17,9 +17,6 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-SAMPLERS = ("llada", "dream")
-
-
 def truncate(logits: torch.Tensor, top_p: float | None, top_k: int | None) -> torch.Tensor:
     """Dream `top_p_logits` then `top_k_logits`: removed logits become the dtype's lowest value.
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Union
 
-
-from mdlm_eval.decoding.sampling import SAMPLERS
 from mdlm_eval.errors import UsageError
 from mdlm_eval.paths import PRESETS_DIR  # the checkout's decoders/, or the copy a wheel ships
 from mdlm_eval.yaml_file import read_mapping
 
+SAMPLERS = ("llada", "dream")  # how x0 is drawn (`mdlm_eval.decoding.sampling`)
 SCHEDULES = ("uniform", "ascending")
 COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino")
 ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino")  # the number of forward passes is decided while decoding
