@@ -128,16 +128,14 @@ def decoders(
     gen_lengths: str = typer.Option("128,256,512", "--gen-lengths", help="Comma-separated canvas lengths L."),
 ) -> None:
     """List the decoder presets (decoders/*.yaml) and their forward passes per sample at each L."""
-    from rich.console import Console
-    from rich.table import Table
-
     from mdlm_eval.decoding import load_spec, planned_nfe, preset_names
+    from mdlm_eval.terminal import fit
 
     try:
         lengths = [int(n) for n in gen_lengths.split(",")]
     except ValueError:
         raise UsageError(f"--gen-lengths must be comma-separated integers, got {gen_lengths!r}") from None
-    table = Table("preset", *[f"NFE at L={n}" for n in lengths], "what it is")
+    rows = []
     refused = []  # (preset, L, why): a preset whose layout cannot take a length
     for name in preset_names():
         spec = load_spec(name)
@@ -150,11 +148,10 @@ def decoders(
                 cells.append("-")
                 continue
             cells.append("adaptive" if nfe is None else str(nfe))
-        table.add_row(name, *cells, spec.description)
-    console = Console()
-    console.print(table)
+        rows.append([name, *cells, spec.description])
+    typer.echo(fit(["preset", *[f"NFE at L={n}" for n in lengths], "what it is"], rows))
     for name, n, why in refused:
-        console.print(f"{name} cannot decode L={n}: {why}", soft_wrap=True)
+        typer.echo(f"{name} cannot decode L={n}: {why}")
 
 
 # ---- toy: the CPU-sized MDLM (mdlm_eval.models.toy) ----
@@ -261,8 +258,6 @@ def rescore(
     """Score saved generations again: d1's accuracy (acc) and the task's robust metric."""
     import json
 
-    from rich.console import Console
-
     from mdlm_eval.rescore import rescore as rescore_files
     from mdlm_eval.rescore import table
 
@@ -270,7 +265,7 @@ def rescore(
     if as_json:
         typer.echo(json.dumps(report.setups))
     elif report.setups:
-        Console().print(table(report.setups))
+        typer.echo(table(report.setups))
     for error in report.errors:
         typer.echo(f"mdlm-eval: error: {error}", err=True)
     if report.errors:
