@@ -205,8 +205,10 @@ def _train_command(method: str, model, task, steps, out, config, peft, resume, s
     else:
         chosen = config or default_config(model)  # the toy gets the toy's config unless one is given
         cfg = load_config(chosen, method=method, model=model, task=task, steps=steps, seed=seed)
-        source = ("built-in defaults (the paper's LLaDA settings; --config to choose a file)" if chosen is None else
-                  f"{config_path(chosen)}" + ("" if config else f" (the default for {cfg.model}; --config to choose another)"))
+        if chosen is None:
+            source = "built-in defaults (the paper's LLaDA settings; --config to choose a file)"
+        else:
+            source = str(config_path(chosen)) + ("" if config else f" (the default for {cfg.model}; --config to choose another)")
     check_config(cfg)  # bad input stops here, before the progress bar and any model loading
     check_out(Path(out), resume)
     typer.echo(f"config: {source}")

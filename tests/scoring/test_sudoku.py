@@ -92,6 +92,7 @@ def test_lm_eval_reports_the_cell_accuracy_stderr() -> None:
     from lm_eval.api.metrics import mean, mean_stderr
 
     items = [(8, 8), (0, 8), (1, 4)]
-    assert evaluator_utils.stderr_for_metric(sudoku.cell_accuracy, bootstrap_iters=100)(items) == pytest.approx(0.351568, abs=1e-6)
+    stderr = evaluator_utils.stderr_for_metric(sudoku.cell_accuracy, bootstrap_iters=100)
+    assert stderr(items) == pytest.approx(0.351568, abs=1e-6)
     assert evaluator_utils.stderr_for_metric(mean, bootstrap_iters=100) is mean_stderr
     assert evaluator_utils.stderr_for_metric(sudoku.cell_accuracy, bootstrap_iters=0) is None
