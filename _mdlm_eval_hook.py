@@ -1,13 +1,15 @@
 """Makes `lm_eval --model mdlm` and the project's tasks work in lm-eval 0.4.13, which has no plugin discovery.
 
 `mdlm_eval.pth` (installed beside the package) imports this module at interpreter start-up. It imports nothing
-heavy: it only puts a finder on `sys.meta_path` that waits for four lm-eval modules and, right after each
+heavy: it only puts a finder on `sys.meta_path` that waits for five lm-eval modules and, right after each
 loads, (1) registers the lazy name `mdlm` -> `mdlm_eval.lm_eval_model:MDLMLM` in lm-eval's model registry,
 (2) adds this project's tasks folder to every `TaskManager` that includes lm-eval's default tasks, (3) has
 lm-eval's command line check an `mdlm` model's arguments first (`mdlm_eval.early_checks`) and print this
-project's usage errors as one line with exit code 2 (MDLM_EVAL_DEBUG=1 keeps the traceback), and (4) lets an `mdlm` run add what really happened (per-sample NFE and seconds, the device it
-ran on) to the files lm-eval saves. The loader it puts in front of lm-eval's own loader hands every other
-call (`get_code` for `python -m lm_eval`, `get_source`, ...) to lm-eval's loader unchanged, so `lm_eval`,
+project's usage errors as one line with exit code 2 (MDLM_EVAL_DEBUG=1 keeps the traceback), (4) lets an `mdlm`
+run add what really happened (per-sample NFE and seconds, the device it ran on) to the files lm-eval saves, and
+(5) has lm-eval report the standard error that an aggregation carries as its `stderr` attribute (Sudoku's cell
+accuracy). The loader it puts in front of lm-eval's own loader hands every other call (`get_code` for
+`python -m lm_eval`, `get_source`, ...) to lm-eval's loader unchanged, so `lm_eval`,
 `python -m lm_eval`, `accelerate launch -m lm_eval` and `torchrun -m lm_eval` all start as without it.
 Programs that never import lm-eval pay one dictionary look-up per import; a patch that fails is skipped
 with a warning and never stops lm-eval.
@@ -87,7 +89,23 @@ def _report_what_ran(module) -> None:
     tracker.save_results_aggregated, tracker.save_results_samples = save_results_aggregated, save_results_samples
 
 
+def _stderr_of_custom_aggregations(module) -> None:
+    """lm-eval picks a metric's standard error from a fixed table keyed by the aggregation function (`mean`,
+    `acc_all`, a few bootstrapped ones) and reports "N/A" for any other. An aggregation that carries its own
+    estimator as a `stderr` attribute (Sudoku's clustered cell accuracy) gets that one instead."""
+    original = module.stderr_for_metric
+
+    def stderr_for_metric(metric, bootstrap_iters):
+        own = getattr(metric, "stderr", None)
+        if callable(own) and bootstrap_iters > 0:
+            return own
+        return original(metric, bootstrap_iters)
+
+    module.stderr_for_metric = stderr_for_metric
+
+
 AFTER_IMPORT = {
+    "lm_eval.api.metrics": _stderr_of_custom_aggregations,
     "lm_eval.models": _register_model,
     "lm_eval.tasks.manager": _add_task_folder,
     "lm_eval._cli.harness": _one_line_usage_errors,

@@ -128,16 +128,14 @@ def decoders(
     gen_lengths: str = typer.Option("128,256,512", "--gen-lengths", help="Comma-separated canvas lengths L."),
 ) -> None:
     """List the decoder presets (decoders/*.yaml) and their forward passes per sample at each L."""
-    from rich.console import Console
-    from rich.table import Table
-
     from mdlm_eval.decoding import load_spec, planned_nfe, preset_names
+    from mdlm_eval.terminal import fit
 
     try:
         lengths = [int(n) for n in gen_lengths.split(",")]
     except ValueError:
         raise UsageError(f"--gen-lengths must be comma-separated integers, got {gen_lengths!r}") from None
-    table = Table("preset", *[f"NFE at L={n}" for n in lengths], "what it is")
+    rows = []
     refused = []  # (preset, L, why): a preset whose layout cannot take a length
     for name in preset_names():
         spec = load_spec(name)
@@ -150,11 +148,10 @@ def decoders(
                 cells.append("-")
                 continue
             cells.append("adaptive" if nfe is None else str(nfe))
-        table.add_row(name, *cells, spec.description)
-    console = Console()
-    console.print(table)
+        rows.append([name, *cells, spec.description])
+    typer.echo(fit(["preset", *[f"NFE at L={n}" for n in lengths], "what it is"], rows))
     for name, n, why in refused:
-        console.print(f"{name} cannot decode L={n}: {why}", soft_wrap=True)
+        typer.echo(f"{name} cannot decode L={n}: {why}")
 
 
 # ---- toy: the CPU-sized MDLM (mdlm_eval.models.toy) ----
@@ -198,15 +195,23 @@ app.add_typer(train_app, name="train")
 def _train_command(method: str, model, task, steps, out, config, peft, resume, seed) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from mdlm_eval.training.config import load_config
+    from mdlm_eval import third_party
+    from mdlm_eval.training.config import config_path, default_config, load_config
     from mdlm_eval.training.trainer import check_config, check_out, train
 
     if resume and (Path(out) / "config.yaml").is_file():  # the run's own hyperparameters; --steps may extend it
         cfg = load_config(Path(out) / "config.yaml", steps=steps)
+        source = f"{Path(out) / 'config.yaml'} (the run's own)"
     else:
-        cfg = load_config(config, method=method, model=model, task=task, steps=steps, seed=seed)
+        chosen = config or default_config(model)  # the toy gets the toy's config unless one is given
+        cfg = load_config(chosen, method=method, model=model, task=task, steps=steps, seed=seed)
+        if chosen is None:
+            source = "built-in defaults (the paper's LLaDA settings; --config to choose a file)"
+        else:
+            source = str(config_path(chosen)) + ("" if config else f" (the default for {cfg.model}; --config to choose another)")
     check_config(cfg)  # bad input stops here, before the progress bar and any model loading
     check_out(Path(out), resume)
+    typer.echo(f"config: {source}")
     columns = (TextColumn(method), BarColumn(), TextColumn("{task.completed}/{task.total} reward {task.fields[reward]}"
                                                           " kl {task.fields[kl]} loss {task.fields[loss]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
@@ -217,8 +222,10 @@ def _train_command(method: str, model, task, steps, out, config, peft, resume, s
             bar.update(job, completed=step, reward=f"{stats['reward']:.3f}", kl=f"{stats['kl']:.4f}",
                        loss=f"{stats['loss']:.4f}")
 
-        adapter = train(cfg, out, peft=peft, resume=resume, progress=progress)
-    typer.echo(f"adapter written to {adapter} (log: {adapter.parent / 'log.tsv'})")
+        with third_party.to_log(Path(out) / "train.log") as notes:  # library warnings: to the file, not the screen
+            adapter = train(cfg, out, peft=peft, resume=resume, progress=progress)
+    typer.echo(f"adapter written to {adapter} (log: {adapter.parent / 'log.tsv'}"
+               + (f"; {len(notes)} library warning(s) in {adapter.parent / 'train.log'})" if notes else ")"))
 
 
 def _make_train_command(method: str):
@@ -227,7 +234,7 @@ def _make_train_command(method: str):
         task: str = typer.Option(None, "--task", help="Training task: mdlm_toy_countdown, mdlm_toy_sudoku or mdlm_toy."),
         steps: int = typer.Option(None, "--steps", help="Optimizer steps."),
         out: str = typer.Option(..., "--out", help="New (or empty) folder for config.yaml, log.tsv, checkpoints and adapter/."),
-        config: str = typer.Option(None, "--config", help="YAML of hyperparameters (a path, or `toy`); flags override it."),
+        config: str = typer.Option(None, "--config", help="YAML of hyperparameters (a path, or `toy`; default: `toy` for the toy model, else the paper's LLaDA settings); flags override it."),
         peft: str = typer.Option(None, "--peft", help="Continue training this LoRA adapter (folder or shipped name)."),
         resume: bool = typer.Option(False, "--resume", help="Resume the run in --out from its last checkpoint."),
         seed: int = typer.Option(None, "--seed", help="Seed for prompts, rollouts and initialisation."),
@@ -261,8 +268,6 @@ def rescore(
     """Score saved generations again: d1's accuracy (acc) and the task's robust metric."""
     import json
 
-    from rich.console import Console
-
     from mdlm_eval.rescore import rescore as rescore_files
     from mdlm_eval.rescore import table
 
@@ -270,7 +275,7 @@ def rescore(
     if as_json:
         typer.echo(json.dumps(report.setups))
     elif report.setups:
-        Console().print(table(report.setups))
+        typer.echo(table(report.setups))
     for error in report.errors:
         typer.echo(f"mdlm-eval: error: {error}", err=True)
     if report.errors:

@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.table import Table
-
 from mdlm_eval.errors import UsageError
 from mdlm_eval.scoring import ROBUST_METRIC, TASKS, task_from_name
+from mdlm_eval.terminal import fit
 
 FORMATS = {"d1": "*_generations.json", "samples": "samples_*.jsonl"}
 _D1_NAME = re.compile(r"(.+)_(\d+)_generations\.json$")
@@ -230,14 +229,14 @@ def _summary(items: list[int], total: int) -> dict:
     return {"accuracy": 100 * correct / total if total else 0.0, "correct": correct, "total": total, "items": items}
 
 
-def table(setups: dict[str, dict]) -> Table:
-    """The scores as a rich table: one row per setup, d1's accuracy then the robust metric."""
-    grid = Table("setup", "task", "acc (d1)", "robust")
-    grid.columns[0].no_wrap = True
+def table(setups: dict[str, dict], columns: int | None = None) -> str:
+    """The scores as text fitting `columns` (default: the terminal's): a row per setup, d1's accuracy then the
+    robust metric, or a block of lines per setup where the row is too wide."""
+    rows = []
     for name, scores in setups.items():
-        metric = ROBUST_METRIC[scores["task"]]
-        grid.add_row(name, scores["task"], _cell(scores), f"{metric} {_cell(scores[metric])}")
-    return grid
+        robust = ROBUST_METRIC[scores["task"]]
+        rows.append([name, scores["task"], _cell(scores), f"{robust} {_cell(scores[robust])}"])
+    return fit(["setup", "task", "acc (d1)", "robust"], rows, columns)
 
 
 def _cell(summary: dict) -> str:

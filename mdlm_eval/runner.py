@@ -62,6 +62,13 @@ class RunConfig:
 
         return block_override(self.decoder, self.block_length, self.model, self.resolved_gen_length())
 
+    def given_overrides(self) -> dict:
+        """The decoder overrides the command gave (a block the model's config.json names is not one)."""
+        overrides = self.decoder_overrides()
+        if self.block()[1] != "given":
+            overrides.pop("block_length", None)
+        return overrides
+
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block()[0]),
                                   ("block_num", self.block_num), ("temperature", self.temperature),
@@ -182,8 +189,9 @@ def run_evaluation(config: RunConfig) -> dict:
     from lm_eval.loggers import EvaluationTracker
 
     import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
+    from mdlm_eval import summary
     from mdlm_eval.block_default import warn_full_diffusion
-    from mdlm_eval.decoding import planned_nfe
+    from mdlm_eval.decoding import load_spec, planned_nfe
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
@@ -221,6 +229,8 @@ def run_evaluation(config: RunConfig) -> dict:
 
     steps = nfe if nfe is not None else spec.resolve_steps(gen_length)  # adaptive: the cap (None: uncapped)
     manifest = build_manifest(config, spec, steps, gen_length, tasks, per_sample, wall, results, folder)
+    manifest.update(per_task=summary.per_task(results, per_sample), folder=str(folder),
+                    decoder_changes=summary.decoder_changes(load_spec(config.decoder), spec, config.given_overrides()))
     manifest.update(timing(per_sample, stored_before, wall, previous))
     manifest["batch_size_used"] = (results["config"].get("batch_sizes") or [None])[0]  # what `auto` chose
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
@@ -357,20 +367,7 @@ def device_name() -> str:
 
 
 def print_summary(manifest: dict) -> None:
-    """The scores and the decoding cost of a finished run, as a short table."""
-    from rich.console import Console
-    from rich.table import Table
+    """The decoder as it ran, each task's scores ± SE with n and forward passes, the cost and the folder."""
+    from mdlm_eval.summary import summary_lines
 
-    model = manifest["model"] + (f" + {manifest['peft']}" if manifest.get("peft") else "")
-    steps = "adaptive" if manifest["steps"] is None else f"{manifest['steps']} steps"
-    table = Table(title=f"{model} | {manifest['decoder']} | {steps} | L {manifest['gen_length']}")
-    table.add_column("task")
-    table.add_column("metric")
-    table.add_column("value (%)", justify="right")
-    for task, metrics in manifest["scores"].items():
-        for metric, value in metrics.items():
-            table.add_row(task, metric, f"{100 * value:.2f}")
-    console = Console()
-    console.print(table)
-    console.print(f"{manifest['samples']} samples, NFE/sample {manifest['nfe_per_sample']:.1f}, "
-                  f"{manifest['tokens_per_forward']:.2f} tokens/forward, {manifest['seconds_per_sample']:.3f} s/sample")
+    print("\n".join(summary_lines(manifest)))

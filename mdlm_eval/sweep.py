@@ -19,6 +19,7 @@ from mdlm_eval.decoding.spec import STEP_WORDS
 from mdlm_eval.errors import UsageError
 from mdlm_eval.yaml_file import read_mapping
 from mdlm_eval.runner import DEFAULT_OUTPUT, RunConfig, run_dir, run_evaluation
+from mdlm_eval.terminal import fit
 
 GRID_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks", "limit", "batch_size", "seed", "trace", "exclude")
 REQUIRED_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks")
@@ -316,12 +317,9 @@ def run_sweep(cells: list[Cell], progress: Progress = lambda *_: None) -> SweepR
     return result
 
 
-def dry_run_table(cells: list[Cell]) -> str:
-    """A plain-text listing of the cells, their NFE per sample and whether they are already complete."""
-    rows = [("#", "cell", "NFE/sample", "status", "folder")]
-    rows += [
-        (str(i + 1), c.label, str(c.nfe_per_sample), "complete" if is_complete(c.folder, c.config) else "to run", str(c.folder))
-        for i, c in enumerate(cells)
-    ]
-    widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+def dry_run_table(cells: list[Cell], columns: int | None = None) -> str:
+    """The cells, their NFE per sample and whether they are already complete, fitting `columns` (default: the
+    terminal's width; a block of lines per cell where a row is too wide)."""
+    rows = [[str(i + 1), c.label, str(c.nfe_per_sample), "complete" if is_complete(c.folder, c.config) else "to run",
+             str(c.folder)] for i, c in enumerate(cells)]
+    return fit(["#", "cell", "NFE/sample", "status", "folder"], rows, columns, title=2)

@@ -378,3 +378,15 @@ def html_unescape(text: str) -> str:
     import html
 
     return html.unescape(text)
+
+
+def test_sudoku_cell_accuracy_se_of_an_older_file_comes_from_its_samples(tmp_path: Path) -> None:
+    cells = [{"doc_id": i, "resps": [["x"]], "acc": pair} for i, pair in enumerate([[8, 8], [0, 8], [1, 4]])]
+    path = write_run(tmp_path, scores={"toy_sudoku": (0.45, "N/A"), "toy_countdown": (0.5, "N/A")}, n=3, trace=cells)
+    data = json.loads(path.read_text())  # lm-eval writes the function's source for a custom aggregation
+    data["configs"]["toy_sudoku"]["metric_list"][0]["aggregation"] = "def cell_accuracy(items):\n    ..."
+    path.write_text(json.dumps(data))
+    board, _ = board_of(tmp_path)
+    se = board.scores.set_index("task")["stderr"]
+    assert se["toy_sudoku"] == pytest.approx(35.1568, abs=1e-3)  # percent; by hand in tests/scoring/test_sudoku.py
+    assert pd.isna(se["toy_countdown"])  # a mean's missing SE is not invented

@@ -50,7 +50,11 @@ def test_run_writes_lm_eval_files_and_manifest(single):
     rows = [json.loads(l) for p in run_dir.rglob("samples_*.jsonl") for l in p.read_text().splitlines()]
     assert len(rows) == 12 and all(r["nfe"] == 16 and len(r["trace_step"]) == 32 for r in rows)
     assert "reused 0 of 12 finished samples" in proc.stderr
-    assert "mdlm_toy_sudoku" in proc.stdout and "NFE/sample 16.0" in proc.stdout
+    assert "mdlm_toy_sudoku  n 6, NFE/sample 16.0" in proc.stdout and f"written  {run_dir}" in proc.stdout
+    sudoku = results["results"]["mdlm_toy_sudoku"]  # lm-eval's file carries the clustered SE of cell accuracy
+    assert isinstance(sudoku["acc_stderr,none"], float)
+    assert manifest["per_task"]["mdlm_toy_sudoku"]["stderr"]["acc"] == sudoku["acc_stderr,none"]
+    assert f"± {100 * sudoku['acc_stderr,none']:.2f} %" in proc.stdout
 
 
 def test_python_m_lm_eval_as_typed(tmp_path):

@@ -169,6 +169,7 @@ def test_cli_dry_run_lists_cells_and_nfe_without_running(tmp_path: Path, monkeyp
     cells = cells_of(tmp_path)
     complete(cells[0].folder)
     calls = fake_runs(monkeypatch)
+    monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = run_cli(monkeypatch, capsys, "sweep", str(grid_file(tmp_path)), "--dry-run",
                            "--output-path", str(tmp_path / "results"))
     assert code == 0 and calls == []
@@ -176,6 +177,13 @@ def test_cli_dry_run_lists_cells_and_nfe_without_running(tmp_path: Path, monkeyp
     assert lines[0].split() == ["#", "cell", "NFE/sample", "status", "folder"] and len(lines) == 4
     assert lines[1].split()[-3:] == ["16", "complete", str(cells[0].folder)]
     assert "toy eoser_ass steps=log L=32" in lines[3] and lines[3].split()[-4:-1] == ["5", "to", "run"]
+    monkeypatch.setenv("COLUMNS", "80")  # a block of lines per cell, every number whole
+    code, out, _ = run_cli(monkeypatch, capsys, "sweep", str(grid_file(tmp_path)), "--dry-run",
+                           "--output-path", str(tmp_path / "results"))
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "1  toy semi_ar steps=half L=32"
+    assert lines[1:3] == ["  NFE/sample: 16  status: complete", f"  folder: {cells[0].folder}"]  # a path stays whole
+    assert "  NFE/sample: 5  status: to run" in out and all(len(l) <= 80 for l in out.splitlines() if "folder:" not in l)
 
 
 def test_cli_sweep_exits_nonzero_after_a_failure(tmp_path: Path, monkeypatch, capsys) -> None:

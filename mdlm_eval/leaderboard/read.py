@@ -16,6 +16,7 @@ import pandas as pd
 from mdlm_eval.decoding import DecoderSpec, load_spec, make_plan
 from mdlm_eval.decoding.spec import RULE_FIELDS
 from mdlm_eval.errors import UsageError
+from mdlm_eval.leaderboard.samples_stderr import fill_missing_stderr
 
 HEAD = ["model", "adapter", "decoder"]  # identity, before the decoder's spec fields
 TAIL = ["steps", "gen_length", "seed", "limit", "samples"]  # identity, after them
@@ -76,6 +77,7 @@ def read_one(path: Path, warn: Warn) -> tuple[dict[str, Any], list[dict], dict[s
     row["date"] = date
     row["trace_files"] = tuple(str(p) for p in sorted(path.parent.glob(f"samples_*_{date}.jsonl")) if has_trace(p))
     groups = group_info(data)
+    fill_missing_stderr(data, path, aggregation_of)  # older files: Sudoku cell accuracy's SE from the samples
     return row, score_rows(data, set(groups)), groups
 
 

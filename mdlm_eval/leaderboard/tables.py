@@ -24,8 +24,8 @@ Z95 = 1.959964  # two-sided 95% normal quantile: interval = value +/- Z95 x SE
 DEFINITIONS = {
     "n": "samples scored for this task (lm-eval's effective count; a `--limit` run is its own row with its own n)",
     "score ± SE": "lm-eval's value x 100 (percent) ± lm-eval's standard error (`<metric>_stderr`), also in percent; "
-                  "a 95% interval is value ± 1.96 SE. † = lm-eval reports no SE (the metric's aggregation is not a "
-                  "mean, e.g. Sudoku cell accuracy). Bold = best among rows with the same task and n",
+                  "a 95% interval is value ± 1.96 SE. Sudoku cell accuracy's SE is clustered by puzzle (ratio "
+                  "estimator; from the samples file for results written without it). † = no SE reported. Bold = best among rows with the same task and n",
     "steps": "the decoder's step budget resolved for this L (forward passes of a fixed-plan decoder; a cap for "
              "adaptive decoders)",
     "L": "generation length (tokens in the canvas)",
@@ -34,7 +34,8 @@ DEFINITIONS = {
     "tokens/forward": "L x samples / forward passes: tokens committed per forward pass",
     "s/sample": "wall seconds per sample of the run",
     "early EOS %": "share of EOS among the tokens unmasked in the first quarter of the steps, in percent: the "
-                   "'EOS trap' statistic of arXiv 2509.23924 (EOSER+ASS)",
+                   "'EOS trap' statistic of arXiv 2509.23924 (EOSER+ASS); recorded only by runs with `--trace` "
+                   "(empty otherwise)",
     "seed": "the run's seed (`--seed`)",
     "limit": "lm-eval's `--limit` (samples per task), empty for the full task",
     "block": "decoder spec `block_length`: tokens per semi-autoregressive block (empty: one block, or ascending "

@@ -89,6 +89,23 @@ def cell_accuracy(items: Sequence[Sequence[int]]) -> float:
     return sum(correct for correct, _ in items) / total if total else 0.0
 
 
+def cell_accuracy_stderr(items: Sequence[Sequence[int]]) -> float:
+    """Standard error of `cell_accuracy`, clustered by puzzle: the ratio estimator r = sum(c_i) / sum(n_i) over
+    m puzzles (c_i correct of n_i empty cells) has SE = sqrt(sum((c_i - r n_i)^2) / (m (m - 1))) / mean(n_i)
+    (Cochran, Sampling Techniques, 3rd ed., 1977, eq. 6.13 with no finite-population correction; Miller,
+    "Adding Error Bars to Evals", arXiv 2411.00640, section 2.3). The cells of one puzzle are not independent."""
+    m = len(items)
+    total = sum(blanks for _, blanks in items)
+    if m < 2 or not total:
+        return float("nan")
+    r = cell_accuracy(items)
+    spread = sum((correct - r * blanks) ** 2 for correct, blanks in items)
+    return (spread / (m * (m - 1))) ** 0.5 / (total / m)
+
+
+cell_accuracy.stderr = cell_accuracy_stderr  # lm-eval's `acc_stderr` (see _mdlm_eval_hook: aggregation.stderr)
+
+
 def solved(doc: dict, text: str) -> int:
     """Robust score: 1 iff the final grid is a valid 4x4 Sudoku that keeps every given digit.
 

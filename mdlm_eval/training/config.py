@@ -68,16 +68,27 @@ class GRPOConfig:
         return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
 
 
+def default_config(model: str | None) -> str | None:
+    """The config a run gets without --config: the toy's (`configs/toy.yaml`: its LoRA size and learning rate)
+    for the toy, else none (the defaults above: the paper's LLaDA settings)."""
+    return "toy" if (model or GRPOConfig.model) == "toy" else None
+
+
+def config_path(path: str | Path) -> Path:
+    """A config file: a path, or a name in configs/ (`toy`)."""
+    p = Path(path)
+    if not p.is_file() and (CONFIGS_DIR / f"{path}.yaml").is_file():
+        p = CONFIGS_DIR / f"{path}.yaml"
+    if not p.is_file():
+        raise UsageError(f"config {path} does not exist")
+    return p
+
+
 def load_config(path: str | Path | None = None, **overrides) -> GRPOConfig:
     """Defaults, then the YAML file (a path or a name in configs/), then the non-None overrides."""
     values: dict = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file() and (CONFIGS_DIR / f"{path}.yaml").is_file():
-            p = CONFIGS_DIR / f"{path}.yaml"
-        if not p.is_file():
-            raise UsageError(f"config {path} does not exist")
-        values = read_mapping(p, f"config {path}", "be a mapping of hyperparameters")
+        values = read_mapping(config_path(path), f"config {path}", "be a mapping of hyperparameters")
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = set(values) - {f.name for f in fields(GRPOConfig)}
     if unknown:

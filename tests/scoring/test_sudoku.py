@@ -70,3 +70,29 @@ def test_solved_needs_a_valid_grid_that_keeps_the_givens() -> None:
 def test_cell_accuracy_is_the_micro_average() -> None:
     assert sudoku.cell_accuracy([(8, 8), (0, 8), (1, 4)]) == 9 / 20
     assert sudoku.cell_accuracy([]) == 0.0
+
+
+def test_cell_accuracy_stderr_is_clustered_by_puzzle() -> None:
+    # by hand: r = 9/20; residuals c_i - r n_i = 4.4, -3.6, -0.8; squares sum to 32.96;
+    # sqrt(32.96 / (3 * 2)) = 2.343786; mean n_i = 20/3; SE = 2.343786 / 6.666667 = 0.351568
+    assert sudoku.cell_accuracy_stderr([(8, 8), (0, 8), (1, 4)]) == pytest.approx(0.351568, abs=1e-6)
+    # equal puzzle sizes: the SE of the mean of the per-puzzle accuracies (lm-eval's mean_stderr)
+    from lm_eval.api.metrics import mean_stderr
+
+    items = [(4, 4), (2, 4), (0, 4), (3, 4), (4, 4)]
+    assert sudoku.cell_accuracy_stderr(items) == pytest.approx(mean_stderr([c / n for c, n in items]))
+    # cells counted as independent would understate it: all-or-nothing puzzles
+    lumpy = [(8, 8), (0, 8), (8, 8), (0, 8)]
+    binomial = (0.5 * 0.5 / 32) ** 0.5
+    assert sudoku.cell_accuracy_stderr(lumpy) > 2 * binomial
+
+
+def test_lm_eval_reports_the_cell_accuracy_stderr() -> None:
+    from lm_eval import evaluator_utils
+    from lm_eval.api.metrics import mean, mean_stderr
+
+    items = [(8, 8), (0, 8), (1, 4)]
+    stderr = evaluator_utils.stderr_for_metric(sudoku.cell_accuracy, bootstrap_iters=100)
+    assert stderr(items) == pytest.approx(0.351568, abs=1e-6)
+    assert evaluator_utils.stderr_for_metric(mean, bootstrap_iters=100) is mean_stderr
+    assert evaluator_utils.stderr_for_metric(sudoku.cell_accuracy, bootstrap_iters=0) is None
