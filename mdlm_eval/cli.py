@@ -306,6 +306,17 @@ def sweep(
 
 
 @app.command()
+def compare(
+    run_a: str = typer.Argument(..., help="Run folder A (or its results_*.json)."),
+    run_b: str = typer.Argument(..., help="Run folder B, scored on the same documents."),
+) -> None:
+    """Paired difference B - A per task metric on the shared documents, with a 95% bootstrap interval."""
+    from mdlm_eval.paired import compare_runs, report
+
+    typer.echo("\n".join(report(compare_runs(run_a, run_b), run_a, run_b)))
+
+
+@app.command()
 def leaderboard(
     results_dir: str = typer.Argument("runs", help="Folder searched for lm-eval results_*.json files (the shipped toy grid: results)."),
     out: str = typer.Option(None, "--out", help="Folder for leaderboard.{md,csv,html} and plots (default: RESULTS_DIR)."),

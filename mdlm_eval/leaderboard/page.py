@@ -13,6 +13,7 @@ import pandas as pd
 
 from mdlm_eval.errors import UsageError
 from mdlm_eval.leaderboard.read import COST, EXTRAS, HEAD
+from mdlm_eval.paired import METHOD
 from mdlm_eval.leaderboard.tables import (Cell, Leaderboard, Table, best_runs, cache_table, checkpoint_table,
                                           comparison_table, definitions, groups_table, reference_table,
                                           relevant_reference, task_table)
@@ -70,7 +71,9 @@ def page_of(board: Leaderboard, plots: dict[str, bytes], orders: dict[str, bytes
                                     "published-other"))
     summary = (f"{len(board.runs)} settings from {board.files} results files. Scores in percent ± lm-eval's standard "
                f"error (95% interval: ± 1.96 SE), each with its sample count n; bold = best among rows scored on the "
-               f"same items (same task and n). A row is one resolved setting (model, adapter, decoder spec, steps, "
+               f"same items (same task and n), only where it beats the runner-up beyond noise (paired 95% interval "
+               f"excluding zero, else 1.96 combined SE). Paired differences: {METHOD}. The comparable cost columns are NFE/sample (forward passes) and "
+               f"tokens/forward; s/sample is wall time, shown with the host and its load when the run started. A row is one resolved setting (model, adapter, decoder spec, steps, "
                f"L, seed, limit, samples); columns show the settings that tell rows apart, the shared ones are "
                f"above each table.")
     return Page(summary, plots, main, published, rest, definitions(board), orders)
@@ -175,7 +178,7 @@ def csv_table(board: Leaderboard) -> pd.DataFrame:
         table[f"{name} stderr"] = by_run["stderr"].reindex(table.index)
         table[f"{name} n"] = by_run["n"].reindex(table.index).astype("Int64")
         if not frame["group"].iloc[0]:
-            for run in best_runs(frame):
+            for run in best_runs(board, frame):
                 best[run].append(name)
     table["best_in"] = [";".join(best[i]) for i in table.index]
     return table

@@ -24,6 +24,10 @@ COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample", "early_eos
 EXTRAS = ["steps_arg", "samples_decoded", "samples_reused", "seconds_per_sample_from", "decode_seconds_per_sample",
           "tokens_per_second"]  # read when the manifest has them, never required
 
+ENV = ["device_name", "device_count", "driver", "cuda", "torch", "transformers", "lm_eval", "peft", "mdlm-eval",
+       "dtype", "attention", "deterministic"]  # mdlm_eval.environment.COMPARED: a column where rows differ
+HOST = ["host", "load"]  # where and under what load the wall time was measured
+
 Warn = Callable[[str], None]
 
 
@@ -74,7 +78,9 @@ def read_one(path: Path, warn: Warn) -> tuple[dict[str, Any], list[dict], dict[s
     row = settings_from_manifest(manifest, data) if manifest else settings_from_config(data, path, warn)
     date = path.stem.removeprefix("results_")
     row["date"] = date
-    row["trace_files"] = tuple(str(p) for p in sorted(path.parent.glob(f"samples_*_{date}.jsonl")) if has_trace(p))
+    samples = sorted(path.parent.glob(f"samples_*_{date}.jsonl"))
+    row["trace_files"] = tuple(str(p) for p in samples if has_trace(p))
+    row["samples_files"] = {p.name.removeprefix("samples_").removesuffix(f"_{date}.jsonl"): str(p) for p in samples}
     groups = group_info(data)
     return row, score_rows(data, set(groups)), groups
 
@@ -192,8 +198,19 @@ def settings_from_manifest(m: dict, data: dict) -> dict[str, Any]:
         "decoder": spec.get("name") or m.get("decoder"), "spec": spec,
         "steps": m.get("steps"), "gen_length": m.get("gen_length"), "seed": m.get("seed"), "limit": m.get("limit"),
         "samples": m.get("samples"), **{c: number(m.get(c)) for c in COST},
-        **{k: m[k] for k in EXTRAS if k in m}, "cost_from": "manifest",
+        **{k: m[k] for k in EXTRAS if k in m}, "cost_from": "manifest", **environment_of(m),
     }
+
+
+def environment_of(manifest: dict) -> dict[str, Any]:
+    """The compared environment fields of a manifest (`environment`, written since it was recorded; older manifests
+    give the device and versions only), and the host with its 1-minute load average at the start of the run."""
+    env = manifest.get("environment") if isinstance(manifest.get("environment"), dict) else {}
+    old = {**(manifest.get("versions") or {}), "device_name": manifest.get("device")}
+    found = {k: hashable(env.get(k, old.get(k))) for k in ENV}
+    load = env.get("load_start")
+    found.update(host=env.get("host"), load=float(load[0]) if isinstance(load, list) and load else None)
+    return found
 
 
 def settings_from_config(data: dict, path: Path, warn: Warn) -> dict[str, Any]:
