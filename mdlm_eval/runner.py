@@ -18,9 +18,9 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 
+from mdlm_eval.environment import environment, load_average, versions
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.paths import CHECKOUT as REPO
@@ -147,17 +147,6 @@ def git_commit() -> str | None:
         return None
 
 
-def versions() -> dict[str, str]:
-    names = ("mdlm-eval", "lm_eval", "torch", "transformers", "peft", "accelerate")
-    found = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def run_evaluation(config: RunConfig) -> dict:
     """Run one evaluation; returns the manifest (on rank 0; other ranks of a data-parallel run get {})."""
     from mdlm_eval import messages, startup
@@ -184,7 +173,7 @@ def run_evaluation(config: RunConfig) -> dict:
     prepare_folder(folder)
     staging = folder / ".partial"  # lm-eval writes its files here; each is then renamed into place whole
     tracker = EvaluationTracker(output_path=str(staging))
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), load_average()
     try:
         results = lm_eval.simple_evaluate(
             model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
@@ -208,6 +197,7 @@ def run_evaluation(config: RunConfig) -> dict:
     steps = nfe if nfe is not None else spec.resolve_steps(gen_length)  # adaptive: the cap (None: uncapped)
     manifest = build_manifest(config, spec, steps, gen_length, tasks, per_sample, wall, results, folder)
     manifest.update(timing(per_sample, stored_before, wall, previous))
+    manifest["environment"] = environment(config.device, results["config"], load_start, manifest["git_commit"])
     manifest["batch_size_used"] = (results["config"].get("batch_sizes") or [None])[0]  # what `auto` chose
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
