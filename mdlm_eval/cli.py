@@ -317,6 +317,37 @@ def compare(
 
 
 @app.command()
+def audit(
+    model: str = typer.Option("toy", "--model", help="Hugging Face folder or hub id of an MDLM, or `toy`."),
+    peft: str = typer.Option(None, "--peft", help="LoRA adapter folder or hub id, merged into the model."),
+    decoder: str = typer.Option("eoser_ass", "--decoder", help="Preset name (decoders/*.yaml) or a YAML path."),
+    tasks: str = typer.Option(None, "--tasks", help="Comma-separated tasks (default: mdlm_toy for the toy, else mdlm_reasoning)."),
+    limit: int = typer.Option(4, "--limit", help="Documents per task."),
+    batch_size: int = typer.Option(4, "--batch-size", help="The batch compared against batch size 1 (at least 2)."),
+    steps: str = typer.Option(None, "--steps", help="Forward passes: an int, log, half or full (default: the preset's)."),
+    gen_length: int = typer.Option(None, "--gen-length", help="Tokens generated (default: the toy's, else 256)."),
+    block_length: int = typer.Option(None, "--block-length", help="Semi-autoregressive block length."),
+    cache: str = typer.Option(None, "--cache", help="Block cache: none, prefix or dual (default: the preset's)."),
+    processes: bool = typer.Option(True, "--processes/--no-processes", help="Also compare one process against two (torchrun)."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
+) -> None:
+    """Same answers at batch 1 and B, in one and two processes, cached and not, resumed and fresh; lm-eval's score
+    against the rescored generations; no all-zero metric, masks left or missing answers. Exit 1 if a check fails."""
+    from mdlm_eval.audit import audit as run_audit
+    from mdlm_eval.runner import RunConfig
+
+    config = RunConfig(model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length,
+                       block_length=block_length, cache=cache, tasks=tasks.split(",") if tasks else None,
+                       limit=limit, device=device)
+    checks = run_audit(config, batch_size=batch_size, processes=processes, report=lambda c: typer.echo(c.line()))
+    failed = [c for c in checks if c.ok is False]
+    typer.echo(f"audit: {sum(c.ok is True for c in checks)} passed, {len(failed)} failed, "
+               f"{sum(c.ok is None for c in checks)} skipped")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def leaderboard(
     results_dir: str = typer.Argument("runs", help="Folder searched for lm-eval results_*.json files (the shipped toy grid: results)."),
     out: str = typer.Option(None, "--out", help="Folder for leaderboard.{md,csv,html} and plots (default: RESULTS_DIR)."),
