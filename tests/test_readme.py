@@ -1,4 +1,5 @@
-"""The README's commands run as written where they can run on the toy; every other one is named with the reason."""
+"""The commands of the README and of docs/*.md run as written where they can run on the toy; every other one is
+named with the reason."""
 import re
 import shlex
 import subprocess
@@ -43,10 +44,14 @@ ELSEWHERE = {
 NEEDS_LLADA = "LLaDA-8B-Instruct from the hub, or a GPU"
 
 
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
 def readme_commands() -> list[str]:
-    """Every command line of the README's fenced shell blocks (continuations joined, comments dropped)."""
+    """Every command line of the fenced shell blocks of the README and docs/ (continuations joined, comments
+    dropped)."""
     blocks, block, language = [], None, ""
-    for line in (REPO / "README.md").read_text().splitlines():
+    for line in "\n".join(doc.read_text() for doc in DOCUMENTS).splitlines():
         if line.startswith("```"):
             if block is None:
                 block, language = [], line[3:].strip()
@@ -69,7 +74,7 @@ def test_every_readme_command_is_run_here_or_named_with_a_reason():
     commands = readme_commands()
     assert set(RUNNABLE) <= set(commands), set(RUNNABLE) - set(commands)
     unaccounted = [c for c in commands if c not in RUNNABLE and c not in ELSEWHERE and "LLaDA" not in c]
-    assert unaccounted == [], f"README commands neither tested nor explained: {unaccounted} ({NEEDS_LLADA} aside)"
+    assert unaccounted == [], f"documented commands neither tested nor explained: {unaccounted} ({NEEDS_LLADA} aside)"
 
 
 @pytest.mark.parametrize("command", list(RUNNABLE))
