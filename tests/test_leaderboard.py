@@ -1,6 +1,7 @@
 """The leaderboard: results folders in lm-eval's format (written here) -> rows, tables, reference join, plots, page."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -196,7 +197,8 @@ def test_new_spec_fields_old_manifests_and_measured_fractional_nfe(tmp_path: Pat
     assert by[("threshold", "none", "0.9")][header.index("NFE/sample")] == "7.37"
     assert by[("threshold", "none", "0.7")][header.index("NFE/sample")] == ""  # no plan: empty, no failure
     assert by[("threshold", "none", "0.7")][header.index("acc ± SE")] == "20.00 ± 10.00"
-    assert (tmp_path / "out" / "leaderboard_plots" / "nfe_t_acc.png").read_bytes().startswith(b"\x89PNG")
+    plots = sorted((tmp_path / "out" / "leaderboard_plots").glob("nfe_t_acc__*.png"))
+    assert plots and all(p.read_bytes().startswith(b"\x89PNG") for p in plots)
     # cached beside uncached: the loss from caching in points
     header, rows = table_rows(md, "Cached against uncached decoding")
     assert header == ["cache", "decoder", "threshold", "steps", "t/acc L32"]
@@ -249,10 +251,12 @@ def test_writes_tables_plots_and_a_self_contained_page(results: Path, tmp_path: 
     assert {p.name for p in written} >= {"leaderboard.md", "leaderboard.csv", "leaderboard.html"}
     assert not (out / "leaderboard_versus.csv").exists()  # nothing to compare against a base here
     pngs = sorted(p.name for p in (out / "leaderboard_plots").glob("*.png"))
-    assert [p for p in pngs if p.startswith("nfe_")] == ["nfe_toy_countdown_acc.png", "nfe_toy_sudoku_acc.png"]
+    assert [p for p in pngs if p.startswith("nfe_")] == ["nfe_toy_countdown_acc__0_fixed-step_decoders.png",
+                                                         "nfe_toy_sudoku_acc__0_fixed-step_decoders.png"]
     assert [p for p in pngs if p.startswith("order_")] == ["order_toy_eoser_ass_steps_5_L_32.png"]  # the traced run
     page = (out / "leaderboard.html").read_text()
-    assert page.count("data:image/png;base64,") == len(pngs) and "src='leaderboard_plots" not in page
+    assert all(base64.b64encode((out / "leaderboard_plots" / p).read_bytes()).decode() in page for p in pngs)
+    assert "src='leaderboard_plots" not in page
     # plots, then the task tables, the definitions, published numbers, then the rest
     order = [page.index(s) for s in ("<img", "id='task-toy_countdown'", "id='columns'", "Published numbers",
                                      "id='groups'", "Decoding order")]

@@ -126,3 +126,37 @@ def test_checkpoint_against_base_shows_the_paired_interval(tmp_path: Path) -> No
     assert [r for r in rows if r[0] == "a1"][0][-1] == f"75.00 ({expected.text()})" and expected.text().endswith("*")
     versus = (tmp_path / "out" / "leaderboard_versus.csv").read_text()
     assert "vs base 95% low" in versus and "McNemar p" in versus and tmp_path / "out" / "leaderboard.md" in written
+
+
+def test_plots_have_at_most_eight_series_faceted_with_paired_differences_and_a_selector(tmp_path: Path) -> None:
+    """Ten fixed-step decoders, an adaptive one, two cached runs and an adapter: facets of at most eight series,
+    comparisons with their paired-difference panel, the rest of a task metric's plots behind a selector."""
+    from mdlm_eval.leaderboard import build_leaderboard, build_tables, family
+    from mdlm_eval.leaderboard.plots import MAX_SERIES, facets
+
+    root = tmp_path / "results"
+    values = [1] * 20 + [0] * 20
+    for k in range(10):
+        write_run(root, decoder=f"d{k:02d}", scores={"toy_countdown": (0.5, 0.08)}, n=40, nfe=16, trace=docs(values))
+    write_run(root, decoder="thr", scores={"toy_countdown": (0.5, 0.08)}, n=40, nfe=7,
+              spec={"commit": "threshold", "threshold": 0.9}, trace=docs(values))
+    for cache in ("none", "prefix"):
+        write_run(root, decoder="d00", scores={"toy_countdown": (0.5, 0.08)}, n=40, nfe=16, spec={"cache": cache},
+                  folder=f"d00_{cache}", trace=docs(values[::-1] if cache == "prefix" else values))
+    write_run(root, decoder="d01", peft="a1", scores={"toy_countdown": (0.5, 0.08)}, n=40, nfe=16, folder="a1",
+              trace=docs(values))
+    board = build_tables(root, None, lambda message: None)
+    runs = board.runs
+    found = facets(board, runs)
+    titles = [f.title for f in found]
+    assert titles == ["fixed-step decoders (1/2)", "fixed-step decoders (2/2)", "adaptive decoders",
+                      "cached against uncached", "checkpoints against the base model"]
+    for facet in found:
+        members = runs.loc[facet.runs]
+        assert 1 <= len({family(board, members, i) for i in members.index}) <= MAX_SERIES
+    build_leaderboard(root, tmp_path / "out", reference_dir=None)
+    plots = sorted(p.name for p in (tmp_path / "out" / "leaderboard_plots").glob("nfe_*.png"))
+    assert len(plots) == 5 and plots[3] == "nfe_toy_countdown_acc__3_cached_against_uncached.png"
+    page = (tmp_path / "out" / "leaderboard.html").read_text()
+    assert page.count("<select class='facet'") == 1 and page.count("<option ") == 5
+    assert "checkpoints against the base model</option>" in page and "paired bootstrap interval" in page
