@@ -99,9 +99,13 @@ def run(
     trace: bool = typer.Option(False, "--trace", help="Record when each position was unmasked (decoding-order plots)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
     native: bool = typer.Option(True, "--native/--no-native", help="LLaDA checkpoints: the native implementation (default) or the checkpoint's own code."),
+    templates: str = typer.Option(None, "--templates", help="Prompt templates of the project's tasks: default, plain, question_first, comma-separated, or all (one run each)."),
 ) -> None:
     """Evaluate one model under one decoder and step budget (lm-eval underneath)."""
+    from dataclasses import replace
+
     from mdlm_eval.runner import RunConfig, print_summary, run_evaluation
+    from mdlm_eval.templates import resolve
 
     config = RunConfig(
         model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length, block_length=block_length,
@@ -111,16 +115,18 @@ def run(
         output_path=output_path, seed=seed,
         trace=trace, device=device, native=native,
     )
-    try:
-        manifest = run_evaluation(config)
-    except KeyboardInterrupt:  # Ctrl-C: one line, what is saved and how to go on
-        from mdlm_eval.messages import interrupted
-        from mdlm_eval.runner import run_dir
+    for template in resolve(templates, config.resolved_tasks()):
+        config = replace(config, template=template)
+        try:
+            manifest = run_evaluation(config)
+        except KeyboardInterrupt:  # Ctrl-C: one line, what is saved and how to go on
+            from mdlm_eval.messages import interrupted
+            from mdlm_eval.runner import run_dir
 
-        typer.echo(f"\n{interrupted(run_dir(config) / 'store', sys.argv[1:])}", err=True)
-        raise typer.Exit(130) from None
-    if manifest:
-        print_summary(manifest)
+            typer.echo(f"\n{interrupted(run_dir(config) / 'store', sys.argv[1:])}", err=True)
+            raise typer.Exit(130) from None
+        if manifest:
+            print_summary(manifest)
 
 
 @app.command()

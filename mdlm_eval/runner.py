@@ -51,6 +51,7 @@ class RunConfig:
     trace: bool = False
     device: str | None = None
     native: bool = True  # LLaDA checkpoints: the native implementation (False: the checkpoint's own code)
+    template: str = "default"  # the project tasks' prompt template (mdlm_eval.templates)
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block_length),
@@ -103,6 +104,8 @@ def run_dir(config: RunConfig) -> Path:
         name += f"_seed{config.seed}"
     if config.limit is not None:
         name += f"_limit{config.limit:g}"
+    if config.template != "default":
+        name += f"_tpl-{config.template}"
     return Path(config.output_path) / model / name
 
 
@@ -149,11 +152,12 @@ def git_commit() -> str | None:
 
 def run_evaluation(config: RunConfig) -> dict:
     """Run one evaluation; returns the manifest (on rank 0; other ranks of a data-parallel run get {})."""
-    from mdlm_eval import messages, startup
+    from mdlm_eval import messages, startup, templates
 
     tasks = config.resolved_tasks()
     startup.check_model_name(config.model)  # names first: a mistyped name fails before the heavy imports
     only_project = startup.check_task_names(tasks)
+    templates.resolve(config.template, tasks)
 
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
@@ -175,12 +179,14 @@ def run_evaluation(config: RunConfig) -> dict:
     tracker = EvaluationTracker(output_path=str(staging))
     start, load_start = time.perf_counter(), load_average()
     try:
-        results = lm_eval.simple_evaluate(
-            model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
-            task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
-            evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
-            torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000, verbosity="ERROR",
-        )
+        with templates.use(config.template):
+            results = lm_eval.simple_evaluate(
+                model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
+                task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
+                evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
+                torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000,
+                verbosity="ERROR",
+            )
     except BaseException as e:  # a failed start leaves no empty run folder; a hub dataset offline is one line
         messages.discard_if_empty(folder, Path(config.output_path))
         raise messages.offline_dataset(e) or e

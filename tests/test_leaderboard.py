@@ -130,7 +130,7 @@ def test_task_tables_show_n_standard_errors_and_only_the_settings_that_differ(re
     # model, L, seed are shared (told above the table); temperature varies within semi_ar; limit varies
     assert header == ["decoder", "temperature", "steps", "limit", "n", "acc ± SE", "acc vs top [95% CI]",
                       "NFE/sample", "tokens/forward", "s/sample", "early EOS %"]
-    assert "model toy, L 32, seed 0; n 4, 2" in md
+    assert "model toy, template default, L 32, seed 0; n 4, 2" in md
     by = {(r[0], r[1], r[3]): r for r in rows}
     assert by[("semi_ar", "0", "")][4:6] == ["4", "50.00 ± 25.00"]
     assert by[("semi_ar", "0.7", "")][5] == "25.00 ± 10.00"

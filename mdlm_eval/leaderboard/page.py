@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mdlm_eval.errors import UsageError
+from mdlm_eval.leaderboard.across import template_tables
 from mdlm_eval.leaderboard.plots import FACET_SEP, MAX_SERIES
 from mdlm_eval.leaderboard.read import COST, EXTRAS, HEAD
 from mdlm_eval.leaderboard.tables import (Cell, Leaderboard, Table, best_runs, cache_table, checkpoint_table,
@@ -61,6 +62,7 @@ class Page:
 def page_of(board: Leaderboard, plots: dict[str, bytes], orders: dict[str, bytes]) -> Page:
     main = [task_table(board, t) for t in board.tasks]
     main += [t for t in (checkpoint_table(board)[0], cache_table(board)[0]) if t is not None]
+    main += template_tables(board)
     relevant = relevant_reference(board)
     published = [t for t in (comparison_table(board),) if t is not None]
     if relevant.any():
@@ -209,7 +211,7 @@ def csv_table(board: Leaderboard) -> pd.DataFrame:
     """One row per setting with raw numbers: identity, cost, per score its value, SE and n, and `best_in`."""
     spec = [c for c in board.spec_fields if c != "block_length"]
     first = HEAD + ["steps", "gen_length"] + (["block_length"] if "block_length" in board.spec_fields else [])
-    order = first + spec + ["seed", "limit", "samples"] + COST + EXTRAS + ["cost_from", "results_file"]
+    order = first + spec + ["template", "seed", "limit", "samples"] + COST + EXTRAS + ["cost_from", "results_file"]
     table = board.runs[[c for c in order if c in board.runs]].copy()
     best: dict[int, list[str]] = {i: [] for i in table.index}
     for (task, metric), frame in board.scores.groupby(["task", "metric"], sort=True):

@@ -77,7 +77,7 @@ def facets(board: Leaderboard, runs: pd.DataFrame) -> list[Facet]:
     cached against uncached; each checkpoint against its base model. Each at most MAX_SERIES series."""
     cache = spec_column("cache")
     uncached = runs[cache].map(is_uncached) if cache in runs else pd.Series(True, index=runs.index)
-    plain = runs[runs["adapter"].map(is_base_adapter) & uncached]
+    plain = runs[runs["adapter"].map(is_base_adapter) & uncached & (runs["template"] == "default")]
     commit = plain["commit"] if "commit" in plain else pd.Series(None, index=plain.index)
     found = []
     for title, members in (("fixed-step decoders", plain[commit.map(lambda c: c in (None, "count"))]),
@@ -91,6 +91,12 @@ def facets(board: Leaderboard, runs: pd.DataFrame) -> list[Facet]:
         involved = sorted({i for pair in pairs(board, col, is_base) for i in pair} & set(runs.index))
         if len(involved) > 1:
             found += chunks(board, runs.loc[involved], title, col, is_base)
+    involved = runs[runs["template"] != "default"]  # settings run under other templates, with their default
+    if not involved.empty:
+        others = [c for c in board.identity if c != "template"]
+        keys = {repr([r[c] for c in others]) for _, r in involved.iterrows()}
+        members = runs[[repr([r[c] for c in others]) in keys for _, r in runs.iterrows()]]
+        found += chunks(board, members, "prompt templates")
     return found or chunks(board, runs, "all settings")
 
 

@@ -18,7 +18,7 @@ from mdlm_eval.decoding.spec import RULE_FIELDS
 from mdlm_eval.errors import UsageError
 
 HEAD = ["model", "adapter", "decoder"]  # identity, before the decoder's spec fields
-TAIL = ["steps", "gen_length", "seed", "limit", "samples"]  # identity, after them
+TAIL = ["template", "steps", "gen_length", "seed", "limit", "samples"]  # identity, after them
 SPEC_SKIP = {"name", "description", "steps"}  # the preset name is `decoder`; the resolved steps are `steps`
 COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample", "early_eos_share"]
 EXTRAS = ["steps_arg", "samples_decoded", "samples_reused", "seconds_per_sample_from", "decode_seconds_per_sample",
@@ -196,6 +196,7 @@ def settings_from_manifest(m: dict, data: dict) -> dict[str, Any]:
     return {
         "model": short_name(m.get("model")), "adapter": short_name(m.get("peft")),
         "decoder": spec.get("name") or m.get("decoder"), "spec": spec,
+        "template": m.get("template") or "default",
         "steps": m.get("steps"), "gen_length": m.get("gen_length"), "seed": m.get("seed"), "limit": m.get("limit"),
         "samples": m.get("samples"), **{c: number(m.get(c)) for c in COST},
         **{k: m[k] for k in EXTRAS if k in m}, "cost_from": "manifest", **environment_of(m),
@@ -233,6 +234,7 @@ def settings_from_config(data: dict, path: Path, warn: Warn) -> dict[str, Any]:
     row: dict[str, Any] = {
         "model": short_name(args.get("pretrained") or config.get("model")), "adapter": short_name(args.get("peft")),
         "decoder": spec.get("name") or args.get("decoder") or str(config.get("model", "")), "spec": spec,
+        "template": "default",  # lm_eval's command line renders the tasks' default template
         "steps": as_int(args.get("steps")), "steps_arg": args.get("steps"), "gen_length": length,
         "seed": as_int(args.get("seed", config.get("random_seed"))), "limit": config.get("limit"),
         "samples": n or None, **dict.fromkeys(COST), "cost_from": "model_args",

@@ -221,13 +221,13 @@ def shown_columns(board: Leaderboard, runs: pd.DataFrame) -> list[str]:
     seed and limit if they vary."""
     cols = [c for c in ("model", "adapter") if varies(runs[c])] + ["decoder"]
     cols += [f for f in board.spec_fields if any(varies(g[f]) for _, g in runs.groupby("decoder", sort=False))]
-    return cols + ["steps"] + [c for c in ("gen_length", "seed", "limit") if varies(runs[c])]
+    return cols + ["steps"] + [c for c in ("template", "gen_length", "seed", "limit") if varies(runs[c])]
 
 
 def constants(runs: pd.DataFrame) -> str:
     """The setting shared by all these rows, e.g. "model toy, L 32, seed 0"."""
     parts = []
-    for col in ("model", "adapter", "gen_length", "seed", "limit"):
+    for col in ("model", "adapter", "template", "gen_length", "seed", "limit"):
         values = {repr(v) for v in runs[col]}
         if len(values) == 1 and runs[col].iloc[0] not in (None, ""):
             parts.append(f"{HEADERS.get(col, col)} {runs[col].iloc[0]}")
