@@ -28,6 +28,8 @@ RUNNABLE = {
 ELSEWHERE = {
     "make run": "installs a virtual environment (what `make test` itself runs in)",
     "make test": "the test suite itself",
+    "mdlm-eval run --decoder semi_ar --block-length 8 --templates all --limit 8":
+        "three toy runs; tests/test_templates.py checks the prompts, the run folders and the leaderboard rows",
     "mdlm-eval audit --decoder semi_ar --steps 4 --block-length 8 --cache prefix --limit 2":
         "tests/test_audit.py runs this audit on the toy (in one process; two are tested in tests/test_run.py)",
     "make leaderboard": "rewrites the shipped results/ (tests/test_leaderboard.py builds leaderboards)",
