@@ -15,11 +15,10 @@ store key through the prompt, leaderboard row).
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Callable, Iterator
 
 from mdlm_eval.errors import UsageError
-from mdlm_eval.models.toy import prompts as toy
-from mdlm_eval.scoring import countdown, gsm8k, math500, prompts, sudoku
 
 DEFAULT = "default"
 
@@ -42,39 +41,50 @@ def _question_first(instruction: str, question: str) -> str:
 
 
 Render = Callable[[dict], str]
-TEMPLATES: dict[str, dict[str, Render]] = {
-    "mdlm_gsm8k": {
-        DEFAULT: gsm8k.doc_to_text,
-        "plain": lambda doc: prompts.user_message(_MATH, doc["question"]),
-        "question_first": lambda doc: _question_first(prompts.GSM8K, doc["question"]),
-    },
-    "mdlm_math500": {
-        DEFAULT: math500.doc_to_text,
-        "plain": lambda doc: prompts.user_message(_MATH, doc["problem"]),
-        "question_first": lambda doc: _question_first(prompts.MATH500, doc["problem"]),
-    },
-    "mdlm_countdown": {
-        DEFAULT: countdown.doc_to_text,
-        "plain": lambda doc: prompts.user_message(_COUNTDOWN, doc["question"]),
-        "question_first": lambda doc: _question_first(prompts.COUNTDOWN, doc["question"]),
-    },
-    "mdlm_sudoku": {
-        DEFAULT: sudoku.doc_to_text,
-        "plain": lambda doc: prompts.user_message(_SUDOKU, doc["question"]),
-        "question_first": lambda doc: _question_first(prompts.SUDOKU, doc["question"]),
-    },
-    "mdlm_toy_countdown": {
-        DEFAULT: lambda doc: toy.countdown_prompt(doc["numbers"], doc["target"]),
-        "plain": lambda doc: "Countdown: " + " ".join(map(str, doc["numbers"])) + f" -> {doc['target']}",
-        "question_first": lambda doc: " ".join(map(toy.countdown_field, doc["numbers"])) + " -> "
-                                      + toy.countdown_field(doc["target"]) + " :Countdown",
-    },
-    "mdlm_toy_sudoku": {
-        DEFAULT: lambda doc: toy.sudoku_prompt(doc["puzzle"]),
-        "plain": lambda doc: f"4x4 Sudoku puzzle: {doc['puzzle']}",
-        "question_first": lambda doc: f"{doc['puzzle']} :Sudoku 4x4",
-    },
-}
+TASKS = ["mdlm_gsm8k", "mdlm_math500", "mdlm_countdown", "mdlm_sudoku", "mdlm_toy_countdown", "mdlm_toy_sudoku"]
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, dict[str, Render]]:
+    """{task: {template: render(doc) -> user message}} (imported when first rendered: `resolve` stays light)."""
+    from mdlm_eval.models.toy import prompts as toy
+    from mdlm_eval.scoring import countdown, gsm8k, math500, prompts, sudoku
+
+    return {
+        "mdlm_gsm8k": {
+            DEFAULT: gsm8k.doc_to_text,
+            "plain": lambda doc: prompts.user_message(_MATH, doc["question"]),
+            "question_first": lambda doc: _question_first(prompts.GSM8K, doc["question"]),
+        },
+        "mdlm_math500": {
+            DEFAULT: math500.doc_to_text,
+            "plain": lambda doc: prompts.user_message(_MATH, doc["problem"]),
+            "question_first": lambda doc: _question_first(prompts.MATH500, doc["problem"]),
+        },
+        "mdlm_countdown": {
+            DEFAULT: countdown.doc_to_text,
+            "plain": lambda doc: prompts.user_message(_COUNTDOWN, doc["question"]),
+            "question_first": lambda doc: _question_first(prompts.COUNTDOWN, doc["question"]),
+        },
+        "mdlm_sudoku": {
+            DEFAULT: sudoku.doc_to_text,
+            "plain": lambda doc: prompts.user_message(_SUDOKU, doc["question"]),
+            "question_first": lambda doc: _question_first(prompts.SUDOKU, doc["question"]),
+        },
+        "mdlm_toy_countdown": {
+            DEFAULT: lambda doc: toy.countdown_prompt(doc["numbers"], doc["target"]),
+            "plain": lambda doc: "Countdown: " + " ".join(map(str, doc["numbers"])) + f" -> {doc['target']}",
+            "question_first": lambda doc: " ".join(map(toy.countdown_field, doc["numbers"])) + " -> "
+                                          + toy.countdown_field(doc["target"]) + " :Countdown",
+        },
+        "mdlm_toy_sudoku": {
+            DEFAULT: lambda doc: toy.sudoku_prompt(doc["puzzle"]),
+            "plain": lambda doc: f"4x4 Sudoku puzzle: {doc['puzzle']}",
+            "question_first": lambda doc: f"{doc['puzzle']} :Sudoku 4x4",
+        },
+    }
+
+
 GROUPS = {"mdlm_reasoning": ["mdlm_gsm8k", "mdlm_math500", "mdlm_countdown", "mdlm_sudoku"],
           "mdlm_toy": ["mdlm_toy_countdown", "mdlm_toy_sudoku"]}
 NAMES = [DEFAULT, "plain", "question_first"]
@@ -94,7 +104,7 @@ def use(name: str) -> Iterator[None]:
 
 
 def render(task: str, doc: dict) -> str:
-    return TEMPLATES[task][_active](doc)
+    return registry()[task][_active](doc)
 
 
 def resolve(spec: str | None, tasks: list[str]) -> list[str]:
@@ -106,10 +116,10 @@ def resolve(spec: str | None, tasks: list[str]) -> list[str]:
     unknown = [n for n in names if n not in NAMES]
     if unknown or not names:
         raise UsageError(f"unknown template {', '.join(unknown) or repr(spec)}; choose from {', '.join(NAMES)} or all")
-    bare = [t for t in tasks if t not in TEMPLATES and t not in GROUPS]
+    bare = [t for t in tasks if t not in TASKS and t not in GROUPS]
     if bare and names != [DEFAULT]:
         raise UsageError(f"--templates needs the project's tasks; {', '.join(bare)} has no templates "
-                         f"(tasks with templates: {', '.join([*GROUPS, *TEMPLATES])})")
+                         f"(tasks with templates: {', '.join([*GROUPS, *TASKS])})")
     return names
 
 

@@ -27,13 +27,13 @@ DEFAULTS = {"mdlm_gsm8k": gsm8k.doc_to_text, "mdlm_math500": math500.doc_to_text
 
 
 def test_every_task_has_three_templates_and_the_default_is_todays_prompt() -> None:
-    assert set(templates.TEMPLATES) == set(DOCS) and set(templates.GROUPS["mdlm_toy"]) <= set(DOCS)
+    assert set(templates.registry()) == set(templates.TASKS) == set(DOCS) and set(templates.GROUPS["mdlm_toy"]) <= set(DOCS)
     for task, doc in DOCS.items():
-        assert list(templates.TEMPLATES[task]) == templates.NAMES
+        assert list(templates.registry()[task]) == templates.NAMES
         default = getattr(templates, task)(doc)  # what the task YAML calls
         if task in DEFAULTS:
             assert default == DEFAULTS[task](doc)
-        prompts = {name: render(doc) for name, render in templates.TEMPLATES[task].items()}
+        prompts = {name: render(doc) for name, render in templates.registry()[task].items()}
         assert len(set(prompts.values())) == 3  # three different wordings
         for name, text in prompts.items():
             with templates.use(name):
@@ -47,7 +47,7 @@ def test_the_other_templates_ask_for_the_same_answer_format(task) -> None:
     doc = DOCS[task]
     question = doc.get("question", doc.get("problem"))
     for name in ("plain", "question_first"):
-        text = templates.TEMPLATES[task][name](doc)
+        text = templates.registry()[task][name](doc)
         assert question in text and "<answer>" in text and "</answer>" in text
         assert ("\\boxed{" in text) == (task != "mdlm_sudoku")
         assert ("16-character solution string" in text) == (task == "mdlm_sudoku")

@@ -72,12 +72,15 @@ def chunks(board: Leaderboard, runs: pd.DataFrame, title: str, col: str | None =
                   sorted(i for name in part for i in series[name]), col, base) for k, part in enumerate(parts)]
 
 
-def facets(board: Leaderboard, runs: pd.DataFrame) -> list[Facet]:
-    """The plots of one task metric: the base model's uncached decoders, fixed-step then adaptive (commit rule);
-    cached against uncached; each checkpoint against its base model. Each at most MAX_SERIES series."""
+def facets(board: Leaderboard, runs: pd.DataFrame, n: dict[int, Any] | None = None) -> list[Facet]:
+    """The plots of one task metric: the base model's uncached decoders under the default template on the most
+    documents (`n`: the sample count by run), fixed-step then adaptive (commit rule); cached against uncached; each
+    checkpoint against its base model; settings under several prompt templates. Each at most MAX_SERIES series."""
     cache = spec_column("cache")
     uncached = runs[cache].map(is_uncached) if cache in runs else pd.Series(True, index=runs.index)
-    plain = runs[runs["adapter"].map(is_base_adapter) & uncached & (runs["template"] == "default")]
+    counts = pd.Series([(n or {}).get(i) for i in runs.index], index=runs.index, dtype=float)
+    most = counts.isna() | (counts == counts.max()) if counts.notna().any() else counts.isna()
+    plain = runs[runs["adapter"].map(is_base_adapter) & uncached & (runs["template"] == "default") & most]
     commit = plain["commit"] if "commit" in plain else pd.Series(None, index=plain.index)
     found = []
     for title, members in (("fixed-step decoders", plain[commit.map(lambda c: c in (None, "count"))]),
@@ -202,8 +205,9 @@ def accuracy_nfe_plots(board: Leaderboard) -> dict[str, bytes]:
     plots = {}
     tasks = board.scores[~board.scores["group"]]
     for task, metric in dict.fromkeys(zip(tasks["task"], tasks["metric"])):
-        runs = board.runs.loc[sorted(set(tasks.loc[(tasks["task"] == task) & (tasks["metric"] == metric), "run"]))]
-        for k, facet in enumerate(facets(board, runs)):
+        scores = tasks[(tasks["task"] == task) & (tasks["metric"] == metric)]
+        runs = board.runs.loc[sorted(set(scores["run"]))]
+        for k, facet in enumerate(facets(board, runs, dict(zip(scores["run"], scores["n"])))):
             image = score_plot(board, task, metric, facet)
             if image is not None:
                 plots[f"nfe_{slug(f'{task}/{metric}')}{FACET_SEP}{k}_{slug(facet.title)}.png"] = image
