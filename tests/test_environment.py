@@ -70,3 +70,13 @@ def test_a_reference_file_without_a_hardware_column_still_loads(tmp_path: Path) 
     (tmp_path / "old.csv").write_text(",".join(REFERENCE_COLUMNS[:-1]) + "\nm,,d,1,2,,t,acc,1,src,\n")
     frame = load_reference(tmp_path, lambda message: (_ for _ in ()).throw(AssertionError(message)))
     assert frame["hardware"].tolist() == [""]
+
+
+def test_an_older_manifest_without_the_environment_adds_no_column(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    write_run(root, decoder="aaa", scores={"toy_countdown": 0.5}, nfe=16,
+              manifest={"device": "cpu (x86_64, 1 threads)", "versions": {"torch": "2.13.0"}})
+    write_run(root, decoder="bbb", scores={"toy_countdown": 0.25}, nfe=16, manifest=env())
+    build_leaderboard(root, tmp_path / "out", reference_dir=None)
+    header, _ = table_rows((tmp_path / "out" / "leaderboard.md").read_text(), "toy_countdown")
+    assert not set(header) & set(ENV)  # same device and torch where both record them; the rest unknown on one

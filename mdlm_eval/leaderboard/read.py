@@ -207,7 +207,8 @@ def environment_of(manifest: dict) -> dict[str, Any]:
     """The compared environment fields of a manifest (`environment`, written since it was recorded; older manifests
     give the device and versions only), and the host with its 1-minute load average at the start of the run."""
     env = manifest.get("environment") if isinstance(manifest.get("environment"), dict) else {}
-    old = {**(manifest.get("versions") or {}), "device_name": manifest.get("device")}
+    device = re.sub(r", \d+ threads\)$", ")", str(manifest["device"])) if manifest.get("device") else None
+    old = {**(manifest.get("versions") or {}), "device_name": device}  # older manifests: "cpu (x86_64, 1 threads)"
     found = {k: hashable(env.get(k, old.get(k))) for k in ENV}
     load = env.get("load_start")
     found.update(host=env.get("host"), load=float(load[0]) if isinstance(load, list) and load else None)

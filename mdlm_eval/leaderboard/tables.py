@@ -45,7 +45,7 @@ DEFINITIONS = {
     "s/sample ran on (load)": "the host the wall time was measured on and its 1-minute load average when the run "
                               "started (manifest `environment`)",
     "environment columns": "device_name, driver, cuda, torch, transformers, lm_eval, peft, mdlm-eval, dtype, "
-                           "attention, deterministic: shown only where rows of a table differ in them (manifest "
+                           "attention, deterministic: shown only where rows of a table that record them differ (manifest "
                            "`environment`); such rows' scores may differ by the environment, not the setting",
     "early EOS %": "share of EOS among the tokens unmasked in the first quarter of the steps, in percent: the "
                    "'EOS trap' statistic of arXiv 2509.23924 (EOSER+ASS)",
@@ -362,7 +362,7 @@ def task_table(board: Leaderboard, task: str) -> Table:
     by = {(r, m): s for _, s in scores.iterrows() for r, m in [(s["run"], s["metric"])]}
     tops = top_runs(scores[scores["metric"] == metrics[0]]) if metrics else {}
     hosts = runs["host"].notna().any()
-    env_cols = [c for c in ENV if varies(runs[c])]
+    env_cols = [c for c in ENV if varies(runs[c].dropna())]  # among the rows that record the field
     rows = []
     for i, run in runs.iterrows():
         cells = [setting_cell(run, c) for c in cols]
