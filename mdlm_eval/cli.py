@@ -99,9 +99,13 @@ def run(
     trace: bool = typer.Option(False, "--trace", help="Record when each position was unmasked (decoding-order plots)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
     native: bool = typer.Option(True, "--native/--no-native", help="LLaDA and Dream checkpoints: the native implementation (default) or the checkpoint's own code."),
+    templates: str = typer.Option(None, "--templates", help="Prompt templates of the project's tasks: default, plain, question_first, comma-separated, or all (one run each)."),
 ) -> None:
     """Evaluate one model under one decoder and step budget (lm-eval underneath)."""
+    from dataclasses import replace
+
     from mdlm_eval.runner import RunConfig, print_summary, run_evaluation
+    from mdlm_eval.templates import resolve
 
     config = RunConfig(
         model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length, block_length=block_length,
@@ -111,16 +115,18 @@ def run(
         output_path=output_path, seed=seed,
         trace=trace, device=device, native=native,
     )
-    try:
-        manifest = run_evaluation(config)
-    except KeyboardInterrupt:  # Ctrl-C: one line, what is saved and how to go on
-        from mdlm_eval.messages import interrupted
-        from mdlm_eval.runner import run_dir
+    for template in resolve(templates, config.resolved_tasks()):
+        config = replace(config, template=template)
+        try:
+            manifest = run_evaluation(config)
+        except KeyboardInterrupt:  # Ctrl-C: one line, what is saved and how to go on
+            from mdlm_eval.messages import interrupted
+            from mdlm_eval.runner import run_dir
 
-        typer.echo(f"\n{interrupted(run_dir(config) / 'store', sys.argv[1:])}", err=True)
-        raise typer.Exit(130) from None
-    if manifest:
-        print_summary(manifest)
+            typer.echo(f"\n{interrupted(run_dir(config) / 'store', sys.argv[1:])}", err=True)
+            raise typer.Exit(130) from None
+        if manifest:
+            print_summary(manifest)
 
 
 @app.command()
@@ -307,6 +313,48 @@ def sweep(
     for cell, message in result.failed:
         typer.echo(f"mdlm-eval: error: cell {cell.label} failed: {message}", err=True)
     if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    run_a: str = typer.Argument(..., help="Run folder A (or its results_*.json)."),
+    run_b: str = typer.Argument(..., help="Run folder B, scored on the same documents."),
+) -> None:
+    """Paired difference B - A per task metric on the shared documents, with a 95% bootstrap interval."""
+    from mdlm_eval.paired import compare_runs, report
+
+    typer.echo("\n".join(report(compare_runs(run_a, run_b), run_a, run_b)))
+
+
+@app.command()
+def audit(
+    model: str = typer.Option("toy", "--model", help="Hugging Face folder or hub id of an MDLM, or `toy`."),
+    peft: str = typer.Option(None, "--peft", help="LoRA adapter folder or hub id, merged into the model."),
+    decoder: str = typer.Option("eoser_ass", "--decoder", help="Preset name (decoders/*.yaml) or a YAML path."),
+    tasks: str = typer.Option(None, "--tasks", help="Comma-separated tasks (default: mdlm_toy for the toy, else mdlm_reasoning)."),
+    limit: int = typer.Option(4, "--limit", help="Documents per task."),
+    batch_size: int = typer.Option(4, "--batch-size", help="The batch compared against batch size 1 (at least 2)."),
+    steps: str = typer.Option(None, "--steps", help="Forward passes: an int, log, half or full (default: the preset's)."),
+    gen_length: int = typer.Option(None, "--gen-length", help="Tokens generated (default: the toy's, else 256)."),
+    block_length: int = typer.Option(None, "--block-length", help="Semi-autoregressive block length."),
+    cache: str = typer.Option(None, "--cache", help="Block cache: none, prefix or dual (default: the preset's)."),
+    processes: bool = typer.Option(True, "--processes/--no-processes", help="Also compare one process against two (torchrun)."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present)."),
+) -> None:
+    """Same answers at batch 1 and B, in one and two processes, cached and not, resumed and fresh; lm-eval's score
+    against the rescored generations; no all-zero metric, masks left or missing answers. Exit 1 if a check fails."""
+    from mdlm_eval.audit import audit as run_audit
+    from mdlm_eval.runner import RunConfig
+
+    config = RunConfig(model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length,
+                       block_length=block_length, cache=cache, tasks=tasks.split(",") if tasks else None,
+                       limit=limit, device=device)
+    checks = run_audit(config, batch_size=batch_size, processes=processes, report=lambda c: typer.echo(c.line()))
+    failed = [c for c in checks if c.ok is False]
+    typer.echo(f"audit: {sum(c.ok is True for c in checks)} passed, {len(failed)} failed, "
+               f"{sum(c.ok is None for c in checks)} skipped")
+    if failed:
         raise typer.Exit(1)
 
 

@@ -173,7 +173,8 @@ class MDLMLM(LM):
     def get_model_info(self) -> dict:
         """Added by lm-eval to the results file's `config`: the resolved decoder and the model's token ids."""
         return {"decoder_spec": self.spec.to_dict(), "gen_length": self.gen_length, "mask_id": self.lm.ids.mask_id,
-                "eos_id": self.lm.ids.eos_id, "family": self.lm.family.name, "dtype": str(self.lm.dtype)}
+                "eos_id": self.lm.ids.eos_id, "family": self.lm.family.name, "dtype": str(self.lm.dtype),
+                "attention": getattr(getattr(self.lm.model, "config", None), "_attn_implementation", None) or "sdpa"}
 
     # ---- chat templates (lm-eval calls these when run with --apply_chat_template) ----
     @property

@@ -21,10 +21,10 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 
 from mdlm_eval import identity
+from mdlm_eval.environment import environment, load_average, versions
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.paths import CHECKOUT as REPO
@@ -68,6 +68,7 @@ class RunConfig:
         if self.block()[1] != "given":
             overrides.pop("block_length", None)
         return overrides
+    template: str = "default"  # the project tasks' prompt template (mdlm_eval.templates)
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block()[0]),
@@ -111,6 +112,8 @@ def setting_name(config: RunConfig) -> str:
         name += f"_seed{config.seed}"
     if config.limit is not None:
         name += f"_limit{config.limit:g}"
+    if config.template != "default":
+        name += f"_tpl-{config.template}"
     return name
 
 
@@ -165,25 +168,15 @@ def git_commit() -> str | None:
         return None
 
 
-def versions() -> dict[str, str]:
-    names = ("mdlm-eval", "lm_eval", "torch", "transformers", "peft", "accelerate")
-    found = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def run_evaluation(config: RunConfig) -> dict:
     """Run one evaluation; returns the manifest (on rank 0; other ranks of a data-parallel run get {})."""
-    from mdlm_eval import early_checks, messages, startup
+    from mdlm_eval import early_checks, messages, startup, templates
 
     tasks = config.resolved_tasks()
     startup.check_model_name(config.model)  # names first: a mistyped name fails before the heavy imports
     only_project = startup.check_task_names(tasks)
     early_checks.check_run(config)  # every other argument, still without torch
+    templates.resolve(config.template, tasks)
 
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
@@ -206,14 +199,16 @@ def run_evaluation(config: RunConfig) -> dict:
     prepare_folder(folder)
     staging = folder / ".partial"  # lm-eval writes its files here; each is then renamed into place whole
     tracker = EvaluationTracker(output_path=str(staging))
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), load_average()
     try:
-        results = lm_eval.simple_evaluate(
-            model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
-            task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
-            evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
-            torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000, verbosity="ERROR",
-        )
+        with templates.use(config.template):
+            results = lm_eval.simple_evaluate(
+                model="mdlm", model_args=model_args(config, gen_length, folder / "store"), tasks=tasks,
+                task_manager=task_manager, limit=config.limit, apply_chat_template=True, log_samples=True,
+                evaluation_tracker=tracker, random_seed=config.seed, numpy_random_seed=config.seed,
+                torch_random_seed=config.seed, fewshot_random_seed=config.seed, bootstrap_iters=1000,
+                verbosity="ERROR",
+            )
     except BaseException as e:  # a failed start leaves no empty run folder; a hub dataset offline is one line
         messages.discard_if_empty(folder, Path(config.output_path))
         raise messages.offline_dataset(e) or e
@@ -232,6 +227,7 @@ def run_evaluation(config: RunConfig) -> dict:
     manifest.update(per_task=summary.per_task(results, per_sample), folder=str(folder),
                     decoder_changes=summary.decoder_changes(load_spec(config.decoder), spec, config.given_overrides()))
     manifest.update(timing(per_sample, stored_before, wall, previous))
+    manifest["environment"] = environment(config.device, results["config"], load_start, manifest["git_commit"])
     manifest["batch_size_used"] = (results["config"].get("batch_sizes") or [None])[0]  # what `auto` chose
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest

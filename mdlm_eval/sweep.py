@@ -21,7 +21,8 @@ from mdlm_eval.yaml_file import read_mapping
 from mdlm_eval.runner import DEFAULT_OUTPUT, RunConfig, run_dir, run_evaluation
 from mdlm_eval.terminal import fit
 
-GRID_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks", "limit", "batch_size", "seed", "trace", "exclude")
+GRID_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks", "limit", "batch_size", "seed", "trace", "exclude",
+             "templates")
 REQUIRED_KEYS = ("models", "decoders", "steps", "gen_lengths", "tasks")
 MODEL_KEYS = ("name", "path", "peft")
 DECODER_KEYS = ("preset", "block_length", "block_num", "temperature", "threshold", "cache")
@@ -59,6 +60,7 @@ class Grid:
     seed: int = 0
     trace: bool = False
     exclude: list[dict[str, list[Any]]] = field(default_factory=list)
+    templates: list[str] = field(default_factory=lambda: ["default"])
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,11 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return cell_label(self.config.model, self.config.peft, Decoder(
+        label = cell_label(self.config.model, self.config.peft, Decoder(
             self.config.decoder, self.config.block_length, self.config.block_num, self.config.temperature,
             self.config.threshold, self.config.cache,
         ), self.config.steps, self.config.gen_length)
+        return label + ("" if self.config.template == "default" else f" template={self.config.template}")
 
 
 @dataclass
@@ -121,7 +124,20 @@ def load_grid(path: str | Path) -> Grid:
         seed=_int(raw.get("seed", 0), "seed", where),
         trace=_bool(raw.get("trace", False), "trace", where),
         exclude=[_rule(r, i, where) for i, r in enumerate(raw.get("exclude") or [])],
+        templates=_templates(raw, where),
     )
+
+
+def _templates(raw: dict, where: str) -> list[str]:
+    """`templates: all` or a list of template names (default: the default template only)."""
+    from mdlm_eval.templates import resolve
+
+    value = raw.get("templates")
+    spec = value if value in (None, "all") else ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    try:
+        return resolve(spec, [_string(t, "tasks", where) for t in raw.get("tasks") or []])
+    except UsageError as e:
+        raise UsageError(f"{where}: {e}") from None
 
 
 def _check_keys(values: dict, allowed: tuple[str, ...], where: str) -> None:
@@ -238,14 +254,15 @@ def plan_cells(grid: Grid, output_path: str = DEFAULT_OUTPUT) -> list[Cell]:
             nfe = planned_nfe(load_spec(decoder.preset).with_overrides(steps=steps, **decoder.overrides()), length)
         except UsageError as e:
             raise UsageError(f"{grid.source}: cell {label}: {e}; leave it out with an exclude rule") from None
-        config = RunConfig(
-            model=model, peft=peft, decoder=decoder.preset, steps=steps, gen_length=length,
-            block_length=decoder.block_length, block_num=decoder.block_num, temperature=decoder.temperature,
-            threshold=decoder.threshold, cache=decoder.cache,
-            tasks=list(grid.tasks), limit=grid.limit, batch_size=grid.batch_size, output_path=output_path,
-            seed=grid.seed, trace=grid.trace,
-        )
-        cells.append(Cell(config, "adaptive" if nfe is None else nfe))
+        for template in grid.templates:
+            config = RunConfig(
+                model=model, peft=peft, decoder=decoder.preset, steps=steps, gen_length=length,
+                block_length=decoder.block_length, block_num=decoder.block_num, temperature=decoder.temperature,
+                threshold=decoder.threshold, cache=decoder.cache,
+                tasks=list(grid.tasks), limit=grid.limit, batch_size=grid.batch_size, output_path=output_path,
+                seed=grid.seed, trace=grid.trace, template=template,
+            )
+            cells.append(Cell(config, "adaptive" if nfe is None else nfe))
     for i, rule in enumerate(grid.exclude):
         if not used[i]:
             raise UsageError(f"{grid.source}: exclude rule {i + 1} {rule} matches no cell (a misspelt value?)")

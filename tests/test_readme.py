@@ -21,12 +21,18 @@ RUNNABLE = {
     "mdlm-eval toy path": ("tmp", "checkpoint"),
     "mdlm-eval sweep sweeps/toy.yaml --dry-run": ("repo", "runs/toy/eoser_ass_steps-log_L32"),
     "mdlm-eval rescore --format samples results/": ("repo", "mdlm_toy_sudoku"),
+    "mdlm-eval compare results/toy/semi_ar_steps-full_L32_bl8 results/toy/full_diffusion_steps-full_L32":
+        ("repo", "B - A [95% CI]"),
 }
 # Commands that need what a test here does not have, and why
 NEEDS_DREAM = "Dream-v0-Instruct-7B from the hub and a GPU (tests/test_dream_end_to_end.py runs a tiny Dream)"
 ELSEWHERE = {
     "make run": "installs a virtual environment (what `make test` itself runs in)",
     "make test": "the test suite itself",
+    "mdlm-eval run --decoder semi_ar --block-length 8 --templates all --limit 8":
+        "three toy runs; tests/test_templates.py checks the prompts, the run folders and the leaderboard rows",
+    "mdlm-eval audit --decoder semi_ar --steps 4 --block-length 8 --cache prefix --limit 2":
+        "tests/test_audit.py runs this audit on the toy (in one process; two are tested in tests/test_run.py)",
     "make leaderboard": "rewrites the shipped results/ (tests/test_leaderboard.py builds leaderboards)",
     "pip wheel --no-deps . -w dist/": "tests/test_install.py builds and installs the wheel",
     "pip install dist/mdlm_eval-0.1.0-py3-none-any.whl": "tests/test_install.py builds and installs the wheel",

@@ -44,6 +44,10 @@ def test_run_writes_lm_eval_files_and_manifest(single):
     assert manifest["steps"] == 16 and manifest["nfe_per_sample"] == 16 and manifest["tokens_per_forward"] == 2
     assert manifest["decoder_spec"]["block_length"] == 8 and manifest["versions"]["lm_eval"] == "0.4.13"
     assert manifest["block_length_from"] == "the model's config.json"  # the toy's block for the preset's 32
+    env = manifest["environment"]  # the environment on record
+    assert env["device_count"] == 1 and env["lm_eval"] == "0.4.13" and env["dtype"] == "torch.float32"
+    assert {"device_name", "driver", "cuda", "torch", "transformers", "peft", "mdlm-eval", "git_commit", "attention",
+            "deterministic", "host", "load_start", "load_end"} <= env.keys()
     results = json.loads((run_dir / manifest["results_file"]).read_text())
     assert set(results["results"]) == {"mdlm_toy", "mdlm_toy_sudoku", "mdlm_toy_countdown"}
     assert "decoder=semi_ar" in results["config"]["model_args"]

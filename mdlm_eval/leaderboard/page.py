@@ -12,10 +12,13 @@ import numpy as np
 import pandas as pd
 
 from mdlm_eval.errors import UsageError
+from mdlm_eval.leaderboard.across import template_tables
+from mdlm_eval.leaderboard.plots import FACET_SEP, MAX_SERIES
 from mdlm_eval.leaderboard.read import COST, EXTRAS, HEAD
 from mdlm_eval.leaderboard.tables import (Cell, Leaderboard, Table, best_runs, cache_table, checkpoint_table,
                                           comparison_table, definitions, groups_table, reference_table,
                                           relevant_reference, task_table)
+from mdlm_eval.paired import METHOD
 
 PLOTS_DIR = "leaderboard_plots"
 
@@ -59,6 +62,7 @@ class Page:
 def page_of(board: Leaderboard, plots: dict[str, bytes], orders: dict[str, bytes]) -> Page:
     main = [task_table(board, t) for t in board.tasks]
     main += [t for t in (checkpoint_table(board)[0], cache_table(board)[0]) if t is not None]
+    main += template_tables(board)
     relevant = relevant_reference(board)
     published = [t for t in (comparison_table(board),) if t is not None]
     if relevant.any():
@@ -70,7 +74,9 @@ def page_of(board: Leaderboard, plots: dict[str, bytes], orders: dict[str, bytes
                                     "published-other"))
     summary = (f"{len(board.runs)} settings from {board.files} results files. Scores in percent ± lm-eval's standard "
                f"error (95% interval: ± 1.96 SE), each with its sample count n; bold = best among rows scored on the "
-               f"same items (same task and n). A row is one resolved setting (model, adapter, decoder spec, steps, "
+               f"same items (same task and n), only where it beats the runner-up beyond noise (paired 95% interval "
+               f"excluding zero, else 1.96 combined SE). Paired differences: {METHOD}. The comparable cost columns are NFE/sample (forward passes) and "
+               f"tokens/forward; s/sample is wall time, shown with the host and its load when the run started. A row is one resolved setting (model, adapter, decoder spec, steps, "
                f"L, seed, limit, samples); columns show the settings that tell rows apart, the shared ones are "
                f"above each table.")
     return Page(summary, plots, main, published, rest, definitions(board), orders)
@@ -79,8 +85,9 @@ def page_of(board: Leaderboard, plots: dict[str, bytes], orders: dict[str, bytes
 def render_markdown(page: Page) -> str:
     parts = ["# Leaderboard", "", page.summary, ""]
     if page.plots:
-        parts += ["## Score against forward passes", ""]
-        parts += [f"![{name}]({PLOTS_DIR}/{name})" for name in page.plots] + [""]
+        parts += ["## Score against forward passes", "", PLOTS_CAPTION, ""]
+        for group, facets in facet_groups(page.plots).items():
+            parts += [f"### {group}", ""] + [f"![{facet_title(n)}]({PLOTS_DIR}/{n})" for n, _ in facets] + [""]
     for heading, tables in (("", page.main), ("Published numbers", page.published_relevant)):
         if heading:
             parts += [f"## {heading}", ""] + ([] if tables else ["(none for these models and tasks)", ""])
@@ -97,7 +104,32 @@ def render_markdown(page: Page) -> str:
     return "\n".join(parts)
 
 
+PLOTS_CAPTION = (f"Each plot has at most {MAX_SERIES} series: the base model's decoders (fixed-step, then adaptive), "
+                 "cached against uncached, each checkpoint against its base model; the selector above a plot shows "
+                 "the others of its task metric. A comparison's lower panel is each run's paired difference to its "
+                 "base run at the same budget, with its 95% paired bootstrap interval over the shared documents.")
+
+
+def facet_groups(plots: dict[str, bytes]) -> dict[str, list[tuple[str, bytes]]]:
+    """Plots by task metric (`nfe_<task>_<metric>__<k>_<facet>.png`), facets in order."""
+    groups: dict[str, list[tuple[str, bytes]]] = {}
+    for name, data in plots.items():
+        groups.setdefault(name.split(FACET_SEP)[0].removeprefix("nfe_"), []).append((name, data))
+    return groups
+
+
+def facet_title(name: str) -> str:
+    """`nfe_t_acc__2_cached_against_uncached.png` -> `cached against uncached`."""
+    return name.removesuffix(".png").split(FACET_SEP)[-1].split("_", 1)[-1].replace("_", " ")
+
+
 SORT_SCRIPT = """
+document.querySelectorAll('select.facet').forEach(function (select) {
+  select.addEventListener('change', function () {
+    var img = select.closest('figure').querySelector('img');
+    img.src = select.value; img.alt = img.title = select.options[select.selectedIndex].text;
+  });
+});
 document.querySelectorAll('table.sortable th').forEach(function (th, col) {
   th.addEventListener('click', function () {
     var body = th.closest('table').tBodies[0], rows = Array.from(body.rows), up = th.dataset.up !== '1';
@@ -121,7 +153,7 @@ body{font-family:system-ui,sans-serif;margin:12px 18px;font-size:14px;max-width:
 h1{font-size:20px;margin:4px 0}h2{font-size:16px;margin:14px 0 4px}h3{font-size:14px;margin:10px 0 4px}
 p.summary{margin:2px 0 6px;color:#333;font-size:13px}p.caption{margin:2px 0 4px;color:#555;font-size:12px}
 .plots{display:flex;flex-wrap:wrap;gap:8px}.plots img{height:210px;width:auto;max-width:100%}
-.plots figure{margin:0;flex:0 0 auto;max-width:100%}.plots img{cursor:zoom-in}.plots img.big{height:auto;cursor:zoom-out}
+.plots figure{margin:0;flex:0 0 auto;max-width:100%}figcaption{font-size:12px}.plots img{cursor:zoom-in}.plots img.big{height:auto;cursor:zoom-out}
 div.scroll{overflow:auto;max-height:60vh;max-width:100%;width:fit-content;border:1px solid #ddd;margin-bottom:6px}
 table{border-collapse:collapse;font-size:12px}
 td,th{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
@@ -137,6 +169,20 @@ def render_html(page: Page) -> str:
         caption = f"<p class='caption'>{html.escape(table.caption)}</p>" if table.caption else ""
         return f"<{level} id='{table.anchor}'>{html.escape(table.title)}</{level}>{caption}{html_table(table)}"
 
+    def uri(data: bytes) -> str:
+        return f"data:image/png;base64,{base64.b64encode(data).decode()}"
+
+    def selectable(plots: dict[str, bytes]) -> str:
+        """A figure per task metric showing its first facet; the other facets behind a selector."""
+        figures = []
+        for group, facets in facet_groups(plots).items():
+            options = "".join(f"<option value='{uri(d)}'>{html.escape(facet_title(n))}</option>" for n, d in facets)
+            first = facets[0]
+            figures.append(f"<figure><figcaption>{html.escape(group)} <select class='facet' "
+                           f"title='plot shown'>{options}</select></figcaption><img alt='{html.escape(first[0])}' "
+                           f"title='{html.escape(first[0])}' src='{uri(first[1])}'></figure>")
+        return "<div class='plots'>" + "".join(figures) + "</div>"
+
     def images(plots: dict[str, bytes]) -> str:
         return "<div class='plots'>" + "".join(
             f"<figure><img alt='{html.escape(n)}' title='{html.escape(n)}' "
@@ -146,7 +192,7 @@ def render_html(page: Page) -> str:
             f"<a href='#columns'>Column definitions</a>.</p>"]
     if page.plots:
         body.append("<h2>Score against forward passes (±95% interval; ☆ = published, same protocol; click to enlarge)</h2>"
-                    + images(page.plots))
+                    f"<p class='caption'>{html.escape(PLOTS_CAPTION)}</p>" + selectable(page.plots))
     body.append("<h2>Tables</h2>" + "".join(section(t) for t in page.main))
     body.append("<h2 id='columns'>Columns</h2><dl>" + "".join(
         f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in page.definitions) + "</dl>")
@@ -165,7 +211,7 @@ def csv_table(board: Leaderboard) -> pd.DataFrame:
     """One row per setting with raw numbers: identity, cost, per score its value, SE and n, and `best_in`."""
     spec = [c for c in board.spec_fields if c != "block_length"]
     first = HEAD + ["steps", "gen_length"] + (["block_length"] if "block_length" in board.spec_fields else [])
-    order = first + spec + ["seed", "limit", "samples"] + COST + EXTRAS + ["cost_from", "results_file"]
+    order = first + spec + ["template", "seed", "limit", "samples"] + COST + EXTRAS + ["cost_from", "results_file"]
     table = board.runs[[c for c in order if c in board.runs]].copy()
     best: dict[int, list[str]] = {i: [] for i in table.index}
     for (task, metric), frame in board.scores.groupby(["task", "metric"], sort=True):
@@ -175,7 +221,7 @@ def csv_table(board: Leaderboard) -> pd.DataFrame:
         table[f"{name} stderr"] = by_run["stderr"].reindex(table.index)
         table[f"{name} n"] = by_run["n"].reindex(table.index).astype("Int64")
         if not frame["group"].iloc[0]:
-            for run in best_runs(frame):
+            for run in best_runs(board, frame):
                 best[run].append(name)
     table["best_in"] = [";".join(best[i]) for i in table.index]
     return table

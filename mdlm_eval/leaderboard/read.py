@@ -19,11 +19,15 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.leaderboard.samples_stderr import fill_missing_stderr
 
 HEAD = ["model", "adapter", "decoder"]  # identity, before the decoder's spec fields
-TAIL = ["steps", "gen_length", "seed", "limit", "samples"]  # identity, after them
+TAIL = ["template", "steps", "gen_length", "seed", "limit", "samples"]  # identity, after them
 SPEC_SKIP = {"name", "description", "steps"}  # the preset name is `decoder`; the resolved steps are `steps`
 COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample", "early_eos_share"]
 EXTRAS = ["steps_arg", "samples_decoded", "samples_reused", "seconds_per_sample_from", "decode_seconds_per_sample",
           "tokens_per_second"]  # read when the manifest has them, never required
+
+ENV = ["device_name", "device_count", "driver", "cuda", "torch", "transformers", "lm_eval", "peft", "mdlm-eval",
+       "dtype", "attention", "deterministic"]  # mdlm_eval.environment.COMPARED: a column where rows differ
+HOST = ["host", "load"]  # where and under what load the wall time was measured
 
 Warn = Callable[[str], None]
 
@@ -75,7 +79,9 @@ def read_one(path: Path, warn: Warn) -> tuple[dict[str, Any], list[dict], dict[s
     row = settings_from_manifest(manifest, data) if manifest else settings_from_config(data, path, warn)
     date = path.stem.removeprefix("results_")
     row["date"] = date
-    row["trace_files"] = tuple(str(p) for p in sorted(path.parent.glob(f"samples_*_{date}.jsonl")) if has_trace(p))
+    samples = sorted(path.parent.glob(f"samples_*_{date}.jsonl"))
+    row["trace_files"] = tuple(str(p) for p in samples if has_trace(p))
+    row["samples_files"] = {p.name.removeprefix("samples_").removesuffix(f"_{date}.jsonl"): str(p) for p in samples}
     groups = group_info(data)
     fill_missing_stderr(data, path, aggregation_of)  # older files: Sudoku cell accuracy's SE from the samples
     return row, score_rows(data, set(groups)), groups
@@ -192,10 +198,23 @@ def settings_from_manifest(m: dict, data: dict) -> dict[str, Any]:
     return {
         "model": m.get("model_label") or short_name(m.get("model")), "adapter": m.get("adapter_label") or adapter_name(m.get("peft")),
         "decoder": spec.get("name") or m.get("decoder"), "spec": spec,
+        "template": m.get("template") or "default",
         "steps": m.get("steps"), "gen_length": m.get("gen_length"), "seed": m.get("seed"), "limit": m.get("limit"),
         "samples": m.get("samples"), **{c: number(m.get(c)) for c in COST},
-        **{k: m[k] for k in EXTRAS if k in m}, "cost_from": "manifest",
+        **{k: m[k] for k in EXTRAS if k in m}, "cost_from": "manifest", **environment_of(m),
     }
+
+
+def environment_of(manifest: dict) -> dict[str, Any]:
+    """The compared environment fields of a manifest (`environment`, written since it was recorded; older manifests
+    give the device and versions only), and the host with its 1-minute load average at the start of the run."""
+    env = manifest.get("environment") if isinstance(manifest.get("environment"), dict) else {}
+    device = re.sub(r", \d+ threads\)$", ")", str(manifest["device"])) if manifest.get("device") else None
+    old = {**(manifest.get("versions") or {}), "device_name": device}  # older manifests: "cpu (x86_64, 1 threads)"
+    found = {k: hashable(env.get(k, old.get(k))) for k in ENV}
+    load = env.get("load_start")
+    found.update(host=env.get("host"), load=float(load[0]) if isinstance(load, list) and load else None)
+    return found
 
 
 def settings_from_config(data: dict, path: Path, warn: Warn) -> dict[str, Any]:
@@ -218,6 +237,7 @@ def settings_from_config(data: dict, path: Path, warn: Warn) -> dict[str, Any]:
     row: dict[str, Any] = {
         "model": short_name(args.get("pretrained") or config.get("model")), "adapter": adapter_name(args.get("peft")),
         "decoder": spec.get("name") or args.get("decoder") or str(config.get("model", "")), "spec": spec,
+        "template": "default",  # lm_eval's command line renders the tasks' default template
         "steps": as_int(args.get("steps")), "steps_arg": args.get("steps"), "gen_length": length,
         "seed": as_int(args.get("seed", config.get("random_seed"))), "limit": config.get("limit"),
         "samples": n or None, **dict.fromkeys(COST), "cost_from": "model_args",

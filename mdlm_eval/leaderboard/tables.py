@@ -10,14 +10,16 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from mdlm_eval.leaderboard.read import (COST, EXTRAS, HEAD, SPEC_SKIP, TAIL, GroupInfo, Warn, as_int, block_of,
+from mdlm_eval.leaderboard.read import (COST, ENV, EXTRAS, HEAD, HOST, SPEC_SKIP, TAIL, GroupInfo, Warn, as_int, block_of,
                                         read_results, short_name)
+from mdlm_eval.paired import METHOD, Paired, cached_doc_scores, compare_metric
 
 HEADERS = {"gen_length": "L", "block_length": "block", "nfe_per_sample": "NFE/sample",
            "tokens_per_forward": "tokens/forward", "seconds_per_sample": "s/sample", "early_eos_share": "early EOS %",
            "samples": "samples"}
 REFERENCE_COLUMNS = ["model", "adapter", "decoder", "steps", "gen_length", "block_length", "task", "metric",
-                     "value", "source", "note"]
+                     "value", "source", "note", "hardware"]
+OPTIONAL_REFERENCE = {"hardware": ""}  # where the source states it (else empty)
 BUDGET_FIELDS = ("threshold", "factor", "gamma")  # adaptive decoders' knobs: their points join one plot series
 Z95 = 1.959964  # two-sided 95% normal quantile: interval = value +/- Z95 x SE
 
@@ -25,14 +27,27 @@ DEFINITIONS = {
     "n": "samples scored for this task (lm-eval's effective count; a `--limit` run is its own row with its own n)",
     "score ± SE": "lm-eval's value x 100 (percent) ± lm-eval's standard error (`<metric>_stderr`), also in percent; "
                   "a 95% interval is value ± 1.96 SE. Sudoku cell accuracy's SE is clustered by puzzle (ratio "
-                  "estimator; from the samples file for results written without it). † = no SE reported. Bold = best among rows with the same task and n",
+                  "estimator; from the samples file for results written without it). † = no SE reported. "
+                  "Bold = best among rows with the same task and n, and only when its "
+                  "difference from the runner-up is beyond noise: the paired 95% interval excludes zero where the two "
+                  "runs scored the same documents, else the difference exceeds 1.96 x the combined SE "
+                  "(sqrt(SE1² + SE2²)); no bold when the top two are within noise",
+    "vs top [95% CI]": "the row's score minus the top row's (same task and n) in points, paired on the documents "
+                       f"both scored, with its 95% interval ({METHOD}); * = the interval excludes zero",
     "steps": "the decoder's step budget resolved for this L (forward passes of a fixed-plan decoder; a cap for "
              "adaptive decoders)",
     "L": "generation length (tokens in the canvas)",
     "NFE/sample": "forward passes of the model per sample, measured (`manifest.json`; may be fractional for "
                   "adaptive decoders) or, without a manifest, from the decoder's plan; empty when neither is known",
     "tokens/forward": "L x samples / forward passes: tokens committed per forward pass",
-    "s/sample": "wall seconds per sample of the run",
+    "s/sample": "wall seconds per sample of the run: it depends on the machine and on what else it ran, so compare "
+                "it only between rows run on the same host at a similar load; the comparable cost columns are "
+                "NFE/sample and tokens/forward",
+    "s/sample ran on (load)": "the host the wall time was measured on and its 1-minute load average when the run "
+                              "started (manifest `environment`)",
+    "environment columns": "device_name, driver, cuda, torch, transformers, lm_eval, peft, mdlm-eval, dtype, "
+                           "attention, deterministic: shown only where rows of a table that record them differ (manifest "
+                           "`environment`); such rows' scores may differ by the environment, not the setting",
     "early EOS %": "share of EOS among the tokens unmasked in the first quarter of the steps, in percent: the "
                    "'EOS trap' statistic of arXiv 2509.23924 (EOSER+ASS); recorded only by runs with `--trace` "
                    "(empty otherwise)",
@@ -105,6 +120,7 @@ def merge_settings(records: list[tuple[dict, list[dict], dict]], warn: Warn = la
         claims.setdefault(key, []).append(row.get("results_file", ""))
         old_row, old_scores = merged.get(key, ({}, {}))
         row["trace_files"] = row["trace_files"] or old_row.get("trace_files", ())
+        row["samples_files"] = {**old_row.get("samples_files", {}), **row.get("samples_files", {})}
         merged[key] = (row, {**old_scores, **{(s["task"], s["metric"]): s for s in scores}})
     for (model, adapter, decoder, *_), files in claims.items():
         if len({str(Path(f).parent) for f in files}) > 1:
@@ -123,7 +139,7 @@ def merge_settings(records: list[tuple[dict, list[dict], dict]], warn: Warn = la
         rows.append(flat)
         long += [{"run": run, **s} for s in scores.values()]
     runs = pd.DataFrame(rows)
-    for col in HEAD + TAIL + EXTRAS + spec_fields:
+    for col in HEAD + TAIL + EXTRAS + ENV + HOST + spec_fields:
         if col not in runs:
             runs[col] = None
         runs[col] = pd.Series([None if (v := r.get(col)) is None or v != v else v for r in rows], dtype=object)
@@ -143,6 +159,7 @@ def load_reference(reference_dir: Path | None, warn: Warn) -> pd.DataFrame:
     frames = []
     for path in sorted(reference_dir.glob("*.csv")) if reference_dir and reference_dir.is_dir() else []:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = frame.assign(**{c: v for c, v in OPTIONAL_REFERENCE.items() if c not in frame.columns})
         missing = [c for c in REFERENCE_COLUMNS if c not in frame.columns]
         if missing:
             warn(f"skipped reference file {path}: missing column {', '.join(missing)}")
@@ -183,8 +200,16 @@ def compare(runs: pd.DataFrame, scores: pd.DataFrame, reference: pd.DataFrame) -
         for ref in published.get(key, []):
             rows.append({"run": s["run"], "task": s["task"], "metric": s["metric"], "ours": s["value"],
                          "stderr": s["stderr"], "n": s["n"], "published": ref["value"],
-                         "diff": s["value"] - ref["value"], "source": ref["source"]})
-    return pd.DataFrame(rows, columns=["run", "task", "metric", "ours", "stderr", "n", "published", "diff", "source"])
+                         "diff": s["value"] - ref["value"], "source": ref["source"], "hardware": ref["hardware"],
+                         "other_hardware": other_hardware(ref["hardware"], run.get("device_name"))})
+    return pd.DataFrame(rows, columns=["run", "task", "metric", "ours", "stderr", "n", "published", "diff", "source",
+                                       "hardware", "other_hardware"])
+
+
+def other_hardware(published: str, ours: Any) -> bool:
+    """Whether a published number states hardware other than the run's device (`A100` vs `NVIDIA H200`)."""
+    published = str(published or "").strip().lower()
+    return bool(published) and published not in str(ours or "").lower()
 
 
 def build_tables(results_dir: Path, reference_dir: Path | None, warn: Warn) -> Leaderboard:
@@ -207,13 +232,13 @@ def shown_columns(board: Leaderboard, runs: pd.DataFrame) -> list[str]:
     seed and limit if they vary."""
     cols = [c for c in ("model", "adapter") if varies(runs[c])] + ["decoder"]
     cols += [f for f in board.spec_fields if any(varies(g[f]) for _, g in runs.groupby("decoder", sort=False))]
-    return cols + ["steps"] + [c for c in ("gen_length", "seed", "limit") if varies(runs[c])]
+    return cols + ["steps"] + [c for c in ("template", "gen_length", "seed", "limit") if varies(runs[c])]
 
 
 def constants(runs: pd.DataFrame) -> str:
     """The setting shared by all these rows, e.g. "model toy, L 32, seed 0"."""
     parts = []
-    for col in ("model", "adapter", "gen_length", "seed", "limit"):
+    for col in ("model", "adapter", "template", "gen_length", "seed", "limit"):
         values = {repr(v) for v in runs[col]}
         if len(values) == 1 and runs[col].iloc[0] not in (None, ""):
             parts.append(f"{HEADERS.get(col, col)} {runs[col].iloc[0]}")
@@ -274,6 +299,13 @@ def setting_cell(run: pd.Series, col: str) -> Cell:
     return Cell(fmt_value(value, col if col in COST else ""), sort)
 
 
+def host_text(run: pd.Series) -> str:
+    """`host (1.52)`: the host a run's wall time was measured on and its 1-minute load average at the start."""
+    if not run["host"]:
+        return ""
+    return run["host"] + ("" if run["load"] is None or pd.isna(run["load"]) else f" ({run['load']:.2f})")
+
+
 def score_cell(s: pd.Series | None) -> Cell:
     if s is None:
         return Cell("")
@@ -281,14 +313,51 @@ def score_cell(s: pd.Series | None) -> Cell:
     return Cell(f"{s['value']:.2f}" + (se or " †"), s["value"])
 
 
-def best_runs(frame: pd.DataFrame) -> set[int]:
-    """Runs holding the best value of one task metric among rows with the same n (ties all; needs two values)."""
+def doc_scores(board: Leaderboard, run: int, task: str, metric: str) -> dict[str, Any] | None:
+    """A run's per-document values of a task metric (from its samples file), or None."""
+    path = (board.runs.at[run, "samples_files"] or {}).get(task) if "samples_files" in board.runs else None
+    if not path or not Path(path).is_file():
+        return None
+    return cached_doc_scores(path).get(metric)
+
+
+def paired(board: Leaderboard, run: int, base: int, task: str, metric: str) -> Paired | None:
+    """`run` - `base` on the documents both scored (the paired bootstrap of mdlm_eval.paired), or None."""
+    a, b = doc_scores(board, base, task, metric), doc_scores(board, run, task, metric)
+    return compare_metric(a, b) if a and b else None
+
+
+def beyond_noise(board: Leaderboard, best: pd.Series, other: pd.Series) -> bool:
+    """Whether `best` differs from `other` beyond noise: the paired 95% interval excludes zero where both runs have
+    per-document scores of shared documents, else |difference| > 1.96 x the combined SE (never without SEs)."""
+    pair = paired(board, best["run"], other["run"], best["task"], best["metric"])
+    if pair is not None:
+        return pair.excludes_zero
+    if any(s is None or pd.isna(s) for s in (best["stderr"], other["stderr"])):
+        return False
+    return abs(best["value"] - other["value"]) > Z95 * float(np.hypot(best["stderr"], other["stderr"]))
+
+
+def top_runs(frame: pd.DataFrame) -> dict[int, pd.Series]:
+    """Per group of rows with the same n: the top score (ties: the first), by run."""
+    tops = {}
+    for _, same in frame.groupby(frame["n"].fillna(-1)):
+        ordered = same.sort_values("value", ascending=not same["higher"].iloc[0], kind="stable")
+        tops.update({r: ordered.iloc[0] for r in same["run"]})
+    return tops
+
+
+def best_runs(board: Leaderboard, frame: pd.DataFrame) -> set[int]:
+    """The run holding the best value of one task metric among rows with the same n, when its difference from the
+    runner-up is beyond noise (`beyond_noise`); none on a tie or within noise."""
     best = set()
     for _, same in frame.groupby(frame["n"].fillna(-1)):
-        values = same["value"].astype(float)
-        if values.nunique() >= 2:
-            target = values.max() if same["higher"].iloc[0] else values.min()
-            best |= set(same.loc[np.isclose(values, target), "run"])
+        if len(same) < 2:
+            continue
+        ordered = same.sort_values("value", ascending=not same["higher"].iloc[0], kind="stable")
+        first, second = ordered.iloc[0], ordered.iloc[1]
+        if not np.isclose(first["value"], second["value"]) and beyond_noise(board, first, second):
+            best.add(first["run"])
     return best
 
 
@@ -300,8 +369,11 @@ def task_table(board: Leaderboard, task: str) -> Table:
     runs = runs.assign(_n=[scores.loc[scores["run"] == r, "n"].max() for r in runs.index])
     runs = runs.sort_values("_n", ascending=False, kind="stable", key=lambda c: c.fillna(-1))
     cols = shown_columns(board, runs)
-    best = {m: best_runs(scores[scores["metric"] == m]) for m in metrics}
+    best = {m: best_runs(board, scores[scores["metric"] == m]) for m in metrics}
     by = {(r, m): s for _, s in scores.iterrows() for r, m in [(s["run"], s["metric"])]}
+    tops = top_runs(scores[scores["metric"] == metrics[0]]) if metrics else {}
+    hosts = runs["host"].notna().any()
+    env_cols = [c for c in ENV if varies(runs[c].dropna())]  # among the rows that record the field
     rows = []
     for i, run in runs.iterrows():
         cells = [setting_cell(run, c) for c in cols]
@@ -310,9 +382,17 @@ def task_table(board: Leaderboard, task: str) -> Table:
             cell = score_cell(by.get((i, m)))
             cell.bold = i in best[m]
             cells.append(cell)
+        top = tops.get(i)
+        pair = paired(board, i, top["run"], task, metrics[0]) if top is not None and top["run"] != i else None
+        cells.append(Cell(pair.text() if pair else "", pair.diff if pair else None))
         cells += [setting_cell(run, c) for c in COST]
+        if hosts:
+            cells.append(Cell(host_text(run)))
+        cells += [Cell(fmt_value(run[c])) for c in env_cols]
         rows.append(cells)
-    header = [HEADERS.get(c, c) for c in cols] + ["n"] + [f"{m} ± SE" for m in metrics] + [HEADERS[c] for c in COST]
+    header = ([HEADERS.get(c, c) for c in cols] + ["n"] + [f"{m} ± SE" for m in metrics]
+              + [f"{metrics[0] if metrics else ''} vs top [95% CI]"] + [HEADERS[c] for c in COST]
+              + (["s/sample ran on (load)"] if hosts else []) + env_cols)
     ns = sorted({int(v) for v in runs["_n"].dropna()}, reverse=True)
     caption = "; ".join(p for p in (constants(runs), "n " + ", ".join(map(str, ns)) if ns else "") if p)
     return Table(task, caption, header, rows, anchor=f"task-{slug(task)}")
@@ -354,7 +434,8 @@ def versus_table(board: Leaderboard, col: str, base: Callable[[Any], bool], titl
             ref = board.scores[(board.scores["run"] == base_of.get(i, -1)) & (board.scores["task"] == s["task"])
                                & (board.scores["metric"] == s["metric"])]
             diff = s["value"] - ref["value"].iloc[0] if len(ref) else None
-            entry["cells"][(s["task"], s["metric"], run["gen_length"])] = (s["value"], s["stderr"], diff)
+            pair = paired(board, i, base_of[i], s["task"], s["metric"]) if len(ref) else None
+            entry["cells"][(s["task"], s["metric"], run["gen_length"])] = (s["value"], s["stderr"], diff, pair)
     records, rows = [], []
     for entry in sorted(grid.values(), key=lambda e: tuple(sort_key(v if c != col or not base(v) else "")
                                                                for c, v in e["label"] if c != col)
@@ -367,8 +448,12 @@ def versus_table(board: Leaderboard, col: str, base: Callable[[Any], bool], titl
                 name = f"{task}/{metric} L{length}"
                 record[name] = value[0] if value else None
                 record[f"{name} vs base"] = value[2] if value else None
+                pair = value[3] if value else None
+                record[f"{name} vs base 95% low"] = pair.low if pair else None
+                record[f"{name} vs base 95% high"] = pair.high if pair else None
+                record[f"{name} vs base McNemar p"] = pair.mcnemar_p if pair else None
                 text = "" if value is None else f"{value[0]:.2f}" + (
-                    f" ({value[2]:+.2f})" if value[2] is not None else "")
+                    f" ({pair.text()})" if pair else f" ({value[2]:+.2f})" if value[2] is not None else "")
                 cells.append(Cell(text, value[0] if value else None))
         records.append(record)
         rows.append(cells)
@@ -389,7 +474,8 @@ def checkpoint_table(board: Leaderboard) -> tuple[Table | None, pd.DataFrame]:
         board, "adapter", is_base_adapter, "Checkpoints against their base model",
         "Rows: model / adapter x decoder x steps; columns: task metric at each L (percent). Each adapter's cell "
         "shows (in parentheses) its difference in points to the base model (same model, no adapter) under the same "
-        "decoder, budget, seed and n.", "versus-base")
+        "decoder, budget, seed and n, paired on the shared documents with its 95% interval [low, high]; * = the "
+        "interval excludes zero.", "versus-base")
 
 
 def cache_table(board: Leaderboard) -> tuple[Table | None, pd.DataFrame]:
@@ -399,7 +485,8 @@ def cache_table(board: Leaderboard) -> tuple[Table | None, pd.DataFrame]:
     return versus_table(
         board, column, is_uncached, "Cached against uncached decoding",
         "Each cached run's score with (in parentheses) its difference in points to the same decoder without a cache "
-        "at the same budget (negative = loss from caching).", "versus-cache")
+        "at the same budget (negative = loss from caching), paired on the shared documents with its 95% interval "
+        "[low, high]; * = the interval excludes zero.", "versus-cache")
 
 
 def groups_table(board: Leaderboard) -> Table | None:
@@ -434,10 +521,15 @@ def comparison_table(board: Leaderboard) -> Table | None:
                     + [Cell(c["task"]), Cell(c["metric"]), Cell(fmt_value(c["n"]), c["n"]),
                        score_cell(pd.Series({"value": c["ours"], "stderr": c["stderr"]})),
                        Cell(f"{c['published']:.2f}", c["published"]), Cell(f"{c['diff']:+.2f}", c["diff"]),
-                       Cell(c["source"])])
-    return Table("Against published numbers (same model and protocol; diff = ours - published, points)", "",
+                       Cell(c["source"]),
+                       Cell(f"⚠ published on {c['hardware']}, ours on {run['device_name'] or 'unknown hardware'}"
+                            if c["other_hardware"] else c["hardware"])])
+    caption = ("⚠ = the published number came from other hardware than this run (GPU type and backend move "
+               "scores by several points); the difference is then not only the implementation's."
+               if board.comparison["other_hardware"].any() else "")
+    return Table("Against published numbers (same model and protocol; diff = ours - published, points)", caption,
                  ["model", "adapter", "decoder", "steps", "L", "task", "metric", "n", "ours ± SE", "published",
-                  "diff", "source"], rows, anchor="published-match")
+                  "diff", "source", "hardware"], rows, anchor="published-match")
 
 
 def reference_table(frame: pd.DataFrame, title: str, anchor: str) -> Table:
