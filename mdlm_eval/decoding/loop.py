@@ -68,15 +68,17 @@ def planned_nfe(spec: DecoderSpec, gen_length: int) -> int | None:
     return None if rule.adaptive else sum(block.cap for block in rule.blocks)
 
 
-def choose_tokens(logits: torch.Tensor, temperature: float, uniform: Callable[[int], torch.Tensor]) -> torch.Tensor:
-    """x0 = argmax(exp(l) / (-log u)^T) with u ~ U(0,1) in float64 (LLaDA `add_gumbel_noise`); T = 0: argmax(l).
+def choose_tokens(logits: torch.Tensor, temperature: float, uniform: Callable[..., torch.Tensor],
+                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """x0 = argmax(exp(l) / (-log u)^T) with l and u ~ U(0,1) in `dtype` (LLaDA `add_gumbel_noise`: float64 in
+    generate.py; the RL trainers pass the model's dtype); T = 0: argmax(l).
 
     `max(-1).indices` is argmax (the first maximum on ties) and runs 2-3x faster over a 126k vocabulary on CPUs.
     """
     if temperature == 0:
         return logits.max(-1).indices
-    noise = (-torch.log(uniform(logits.shape[-1]))) ** temperature
-    return (logits.to(torch.float64).exp() / noise).max(-1).indices
+    noise = (-torch.log(uniform(logits.shape[-1], dtype))) ** temperature
+    return (logits.to(dtype).exp() / noise).max(-1).indices
 
 
 def vocab_size(model: torch.nn.Module) -> int | None:
@@ -123,6 +125,7 @@ def decode(
     attention_mask: torch.Tensor | None = None,
     seeds: Sequence[int] | None = None,
     trace: bool = False,
+    noise_dtype: torch.dtype = torch.float64,
     **overrides: Any,
 ) -> DecodeOutput:
     """Generate `gen_length` tokens after each prompt row by iterative unmasking.
@@ -130,7 +133,8 @@ def decode(
     `decoder` is a preset name (`decoders/<name>.yaml`), a YAML path or a `DecoderSpec`; `steps` and the
     overrides (commit, block_length, block_num, temperature, cfg_scale, remasking, eos_policy, threshold, ...)
     replace its fields. `seeds` (one per row, default 0) seed each row's noise for sampling and random
-    ranking, so a row draws the same noise alone or in any batch.
+    ranking, so a row draws the same noise alone or in any batch. `noise_dtype` is the Gumbel noise's dtype
+    (float64, as LLaDA's generate.py; the RL trainers pass the model's dtype, as theirs do).
     """
     spec = load_spec(decoder).with_overrides(steps=steps, **overrides)
     rule = make_commit_rule(spec, gen_length)
@@ -193,7 +197,7 @@ def decode(
 
         # (2) choose, (3) rank, (4) EOS policy
         cand_logits = eos.ban(cand_logits)
-        x0 = choose_tokens(cand_logits, spec.temperature, uniform)
+        x0 = choose_tokens(cand_logits, spec.temperature, uniform, noise_dtype)
         score = ranking(eos.rank_logits(cand_logits), x0, lambda: uniform(1).squeeze(1))
         local, total = rule.eos_clock(block, step_in_block, [row_steps[r] for r in rows])
         score = eos.adjust(score, x0, local, total, cand_rows)
