@@ -91,3 +91,17 @@ def test_gumbel_noise_is_drawn_in_the_given_dtype_as_the_references_add_gumbel_n
 def test_an_unknown_noise_dtype_is_refused():
     with pytest.raises(UsageError, match="noise_dtype 'float8'"):
         check_config(load_config("toy", noise_dtype="float8"))
+
+
+def test_rollouts_draw_their_noise_in_the_configured_dtype(tmp_path):
+    """`model` follows the model's dtype (the toy: float32); float64 gives the evaluation decoders' draws."""
+    from mdlm_eval.training.trainer import GRPOTrainer
+
+    small = dict(task="mdlm_toy_countdown", batch_size=12, grad_accum=1, num_iterations=1, lora_r=4, lora_alpha=8,
+                 threads=1)
+    rollouts = {}
+    for noise in ("model", "float64"):
+        tr = GRPOTrainer(load_config("toy", noise_dtype=noise, **small), tmp_path / noise)
+        assert tr.noise_dtype == {"model": torch.float32, "float64": torch.float64}[noise]
+        rollouts[noise] = tr.make_rollout(0).completion
+    assert not torch.equal(rollouts["model"], rollouts["float64"])  # the same seeds, other draws
