@@ -198,14 +198,15 @@ train_app = typer.Typer(help="RL training with LoRA: CJ-GRPO (trajectory-consist
 app.add_typer(train_app, name="train")
 
 
-def _train_command(method: str, model, task, steps, out, config, peft, resume, seed) -> None:
+def _train_command(method: str, model, task, steps, out, config, peft, resume, seed, dry_run=False,
+                   processes=None) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from mdlm_eval import third_party
     from mdlm_eval.training.config import config_path, default_config, load_config
     from mdlm_eval.training.trainer import check_config, check_out, train
 
-    if resume and (Path(out) / "config.yaml").is_file():  # the run's own hyperparameters; --steps may extend it
+    if resume and out and (Path(out) / "config.yaml").is_file():  # the run's own hyperparameters; --steps may extend it
         cfg = load_config(Path(out) / "config.yaml", steps=steps)
         source = f"{Path(out) / 'config.yaml'} (the run's own)"
     else:
@@ -216,6 +217,13 @@ def _train_command(method: str, model, task, steps, out, config, peft, resume, s
         else:
             source = str(config_path(chosen)) + ("" if config else f" (the default for {cfg.model}; --config to choose another)")
     check_config(cfg)  # bad input stops here, before the progress bar and any model loading
+    if dry_run:
+        import os
+
+        from mdlm_eval.training.plan import plan
+
+        typer.echo("\n".join(plan(cfg, processes or int(os.environ.get("WORLD_SIZE", 1)))))
+        return
     check_out(Path(out), resume)
     typer.echo(f"config: {source}")
     columns = (TextColumn(method), BarColumn(), TextColumn("{task.completed}/{task.total} reward {task.fields[reward]}"
@@ -230,7 +238,7 @@ def _train_command(method: str, model, task, steps, out, config, peft, resume, s
 
         with third_party.to_log(Path(out) / "train.log") as notes:  # library warnings: to the file, not the screen
             adapter = train(cfg, out, peft=peft, resume=resume, progress=progress)
-    typer.echo(f"adapter written to {adapter} (log: {adapter.parent / 'log.tsv'}"
+    typer.echo(f"adapter written to {adapter} (log: {adapter.parent / 'log.tsv'}, curves: {adapter.parent / 'curves.png'}"
                + (f"; {len(notes)} library warning(s) in {adapter.parent / 'train.log'})" if notes else ")"))
 
 
@@ -239,13 +247,19 @@ def _make_train_command(method: str):
         model: str = typer.Option(None, "--model", help="Base model: `toy`, a folder or a hub id (default: the config's)."),
         task: str = typer.Option(None, "--task", help="Training task: mdlm_toy_countdown, mdlm_toy_sudoku or mdlm_toy."),
         steps: int = typer.Option(None, "--steps", help="Optimizer steps."),
-        out: str = typer.Option(..., "--out", help="New (or empty) folder for config.yaml, log.tsv, checkpoints and adapter/."),
+        out: str = typer.Option(None, "--out", help="New (or empty) folder for config.yaml, log.tsv, checkpoints and adapter/."),
         config: str = typer.Option(None, "--config", help="YAML of hyperparameters (a path, or `toy`; default: `toy` for the toy model, else the paper's LLaDA settings); flags override it."),
         peft: str = typer.Option(None, "--peft", help="Continue training this LoRA adapter (folder or shipped name)."),
         resume: bool = typer.Option(False, "--resume", help="Resume the run in --out from its last checkpoint."),
         seed: int = typer.Option(None, "--seed", help="Seed for prompts, rollouts and initialisation."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the global batch, the steps and the expected "
+                                     "memory per process (from config.json, no weights loaded), then stop."),
+        processes: int = typer.Option(None, "--processes", help="With --dry-run: processes (GPUs) the run will use "
+                                      "(default $WORLD_SIZE or 1)."),
     ) -> None:
-        _train_command(method, model, task, steps, out, config, peft, resume, seed)
+        if out is None and not dry_run:
+            raise UsageError("--out is required (a new or empty folder), except with --dry-run")
+        _train_command(method, model, task, steps, out, config, peft, resume, seed, dry_run, processes)
 
     command.__doc__ = {"cj-grpo": "CJ-GRPO: the loss on every decoding step of each rollout (arXiv 2509.23924).",
                        "diffu-grpo": "diffu-GRPO: d1's one-step log-probability estimate (baseline)."}[method]

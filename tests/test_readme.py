@@ -23,6 +23,7 @@ RUNNABLE = {
     "mdlm-eval rescore --format samples results/": ("repo", "mdlm_toy_sudoku"),
     "mdlm-eval compare results/toy/semi_ar_steps-full_L32_bl8 results/toy/full_diffusion_steps-full_L32":
         ("repo", "B - A [95% CI]"),
+    "mdlm-eval train cj-grpo --config toy --dry-run": ("tmp", "global batch per optimizer step: 4 prompts x 6"),
 }
 # Commands that need what a test here does not have, and why
 NEEDS_DREAM = "Dream-v0-Instruct-7B from the hub and a GPU (tests/test_dream_end_to_end.py runs a tiny Dream)"
@@ -38,6 +39,13 @@ ELSEWHERE = {
     "pip install dist/mdlm_eval-0.1.0-py3-none-any.whl": "tests/test_install.py builds and installs the wheel",
     "cd ~/anywhere && mdlm-eval run": "tests/test_install.py runs the installed wheel from another folder",
     "mdlm-eval sweep sweeps/toy.yaml": "the whole toy grid (about 15 minutes)",
+    "mdlm-eval train cj-grpo --config llada_paper --processes 8 --dry-run":
+        "needs LLaDA-8B-Instruct's config.json from the hub; tests/training/test_checkpointing.py plans the paper "
+        "config on the LLaDA fixture's config.json",
+    "accelerate launch --config_file mdlm_eval/training/configs/ddp_8gpu.yaml -m mdlm_eval train cj-grpo --config "
+    "llada_paper --task TASK --out runs/llada-cj-grpo": "8 GPUs and a LLaDA training task (TASK is a placeholder)",
+    "python -m mdlm_eval.training.bench --steps 2,8,32": "about 10 minutes of CPU; tests/training/test_checkpointing.py "
+                                                         "tests its counter",
     "mdlm-eval toy train --out /tmp/toy": "retrains the toy (about 26 minutes); tests/models/test_toy_train.py",
     "mdlm-eval train cj-grpo --model toy --task mdlm_toy --steps 120 --config toy --out runs/toy-cj-grpo":
         "120 RL steps (about 20 minutes); tests/training/test_grpo.py",

@@ -115,6 +115,7 @@ def decode(
     attention_mask: torch.Tensor | None = None,
     seeds: Sequence[int] | None = None,
     trace: bool = False,
+    noise_dtype: torch.dtype = torch.float64,
     **overrides: Any,
 ) -> DecodeOutput:
     """Generate `gen_length` tokens after each prompt row by iterative unmasking.
@@ -122,7 +123,8 @@ def decode(
     `decoder` is a preset name (`decoders/<name>.yaml`), a YAML path or a `DecoderSpec`; `steps` and the
     overrides (commit, block_length, block_num, temperature, cfg_scale, remasking, eos_policy, threshold, ...)
     replace its fields. `seeds` (one per row, default 0) seed each row's noise for sampling and random
-    ranking, so a row draws the same noise alone or in any batch.
+    ranking, so a row draws the same noise alone or in any batch. `noise_dtype` is the Gumbel noise's dtype
+    (float64, as LLaDA's generate.py; the RL trainers pass the model's dtype, as theirs do).
     """
     spec = load_spec(decoder).with_overrides(steps=steps, **overrides)
     rule = make_commit_rule(spec, gen_length)
@@ -138,7 +140,7 @@ def decode(
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones((batch, gen_length))], dim=1)
     forward = make_block_forward(model, spec, rule, prompt_len, mask_id)
     ranking = RANKINGS[spec.remasking]()
-    sampler = make_sampler(spec.sampler, spec.temperature, spec.top_p, spec.top_k)
+    sampler = make_sampler(spec.sampler, spec.temperature, spec.top_p, spec.top_k, noise_dtype)
     eos = make_eos_policy(spec.eos_policy, eos_ids, spec.gamma_schedule, spec.eos_min_gamma, spec.eos_max_gamma,
                           spec.remasking, device)
     noise = RowNoise(seeds if seeds is not None else [0] * batch, device) if (

@@ -39,8 +39,9 @@ def truncate(logits: torch.Tensor, top_p: float | None, top_k: int | None) -> to
 class Sampler:
     """`choose(logits, ...)` gives x0 for every candidate; `rank_logits(logits)` what the ranking scores."""
 
-    def __init__(self, temperature: float, top_p: float | None, top_k: int | None):
-        self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
+    def __init__(self, temperature: float, top_p: float | None, top_k: int | None,
+                 noise_dtype: torch.dtype = torch.float64):
+        self.temperature, self.top_p, self.top_k, self.noise_dtype = temperature, top_p, top_k, noise_dtype
 
     def rank_logits(self, logits: torch.Tensor) -> torch.Tensor:
         return logits
@@ -61,8 +62,9 @@ class GumbelSampler(Sampler):
             lowest = torch.finfo(logits.dtype).min
             logits = logits.masked_fill(truncate(logits / self.temperature, self.top_p, self.top_k) == lowest,
                                         -torch.inf)
-        noise = (-torch.log(uniform(logits.shape[-1]))) ** self.temperature
-        return (logits.to(torch.float64).exp() / noise).max(-1).indices
+        # LLaDA `add_gumbel_noise`: float64 in generate.py; the RL trainers draw in the model's dtype
+        noise = (-torch.log(uniform(logits.shape[-1], self.noise_dtype))) ** self.temperature
+        return (logits.to(self.noise_dtype).exp() / noise).max(-1).indices
 
 
 class DreamSampler(Sampler):
@@ -96,5 +98,7 @@ class DreamSampler(Sampler):
         return x0
 
 
-def make_sampler(name: str, temperature: float, top_p: float | None, top_k: int | None) -> Sampler:
-    return {"llada": GumbelSampler, "dream": DreamSampler}[name](temperature, top_p, top_k)
+def make_sampler(name: str, temperature: float, top_p: float | None, top_k: int | None,
+                 noise_dtype: torch.dtype = torch.float64) -> Sampler:
+    """`noise_dtype`: the dtype of the llada sampler's Gumbel noise (the dream sampler draws with multinomial)."""
+    return {"llada": GumbelSampler, "dream": DreamSampler}[name](temperature, top_p, top_k, noise_dtype)

@@ -1,11 +1,14 @@
-"""Time and activation memory of one training step against the number of decoding steps S (issue 14, 4c).
+"""Time and activation memory of one training step against the number of decoding steps S.
 
-`python -m mdlm_eval.training.bench [--steps 2,4,8,16,32] [--batch 24]` prints a TSV: for each S, the seconds
-and the peak bytes of tensors autograd keeps for backward (counted with saved-tensor hooks, so the number is
-exact on a CPU too; on a GPU, torch.cuda.max_memory_allocated is added) of
+`python -m mdlm_eval.training.bench [--steps 2,8,32] [--batch 24] [--checkpointing 0,1]` prints a TSV: for each S
+and with activation checkpointing off / on, the seconds and the peak bytes of activations kept for backward of
 - cj-grpo: this package's loss, each step's term back-propagated at once;
 - cj-grpo-stored: the same loss with all S forwards kept for one backward (the reference trainer's way);
-- diffu-grpo: the one-step estimate (independent of S).
+- diffu-grpo: the one-step estimate (independent of S);
+then the smallest S at which the per-step backward keeps less than the stored one, with checkpointing.
+Activations are counted exactly on a CPU too: the tensors autograd saves (saved-tensor hooks), plus, with
+checkpointing, each block's input, which the checkpoint keeps until backward recomputes the block (the transient
+of recomputing one block, the same for every S, is not counted). On a GPU, torch.cuda.max_memory_allocated is added.
 Rollouts are the toy's, decoded with `full_diffusion` at S steps (the loss does not depend on the decoder).
 """
 from __future__ import annotations
@@ -40,10 +43,27 @@ class SavedBytes:
     def unpack(box: "_Box") -> torch.Tensor:
         return box.t
 
+    def keep(self, module, args) -> None:
+        """A checkpointed block's input, alive until backward recomputes the block."""
+        if torch.is_grad_enabled() and module.training and getattr(module, "gradient_checkpointing", False):
+            x = args[0]
+            n = x.numel() * x.element_size()
+            self.live += n
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(x, self._free, n)
+
     @contextmanager
-    def watch(self):
-        with torch.autograd.graph.saved_tensors_hooks(self.pack, self.unpack):
-            yield self
+    def watch(self, model: torch.nn.Module | None = None):
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
+        blocks = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)] if model is not None else []
+        handles = [b.register_forward_pre_hook(self.keep) for b in blocks]
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(self.pack, self.unpack):
+                yield self
+        finally:
+            for h in handles:
+                h.remove()
 
 
 class _Box:
@@ -69,7 +89,7 @@ def stored_cj_grpo_loss(model, r, mask_id, epsilon, beta):
     loss.backward()
 
 
-def measure(steps_list, batch: int, threads: int = 1) -> list[dict]:
+def measure(steps_list, batch: int, threads: int = 1, checkpointing=(False, True)) -> list[dict]:
     from mdlm_eval.training.cj_grpo import cj_grpo_loss
     from mdlm_eval.training.config import load_config
     from mdlm_eval.training.diffu_grpo import diffu_grpo_loss
@@ -77,9 +97,9 @@ def measure(steps_list, batch: int, threads: int = 1) -> list[dict]:
 
     torch.set_num_threads(threads)
     rows = []
-    for S in steps_list:
+    for S, ckpt in [(S, c) for S in steps_list for c in checkpointing]:
         cfg = load_config("toy", task="mdlm_toy_countdown", batch_size=batch, decoder="full_diffusion",
-                          decode_steps=S, num_iterations=2, threads=threads)
+                          decode_steps=S, num_iterations=2, threads=threads, gradient_checkpointing=ckpt)
         tr = GRPOTrainer(cfg, tempfile.mkdtemp() + "/out")
         r = tr.make_rollout(0)
         tr.cfg.method = "diffu-grpo"
@@ -98,9 +118,10 @@ def measure(steps_list, batch: int, threads: int = 1) -> list[dict]:
                 torch.cuda.reset_peak_memory_stats()
             counter = SavedBytes()
             start = time.perf_counter()
-            with counter.watch():
+            with counter.watch(tr.peft_model):
                 fn()
-            row = {"S": S, "loss": name, "seconds": time.perf_counter() - start, "saved_peak_mb": counter.peak / 2**20}
+            row = {"S": S, "loss": name, "checkpointing": int(ckpt), "seconds": time.perf_counter() - start,
+                   "saved_peak_mb": counter.peak / 2**20}
             if torch.cuda.is_available():
                 row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
             rows.append(row)
@@ -109,15 +130,35 @@ def measure(steps_list, batch: int, threads: int = 1) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", default="2,4,8,16,32")
+    parser.add_argument("--steps", default="2,8,32")
     parser.add_argument("--batch", type=int, default=24)
+    parser.add_argument("--checkpointing", default="0,1", help="0 (off), 1 (on) or both")
     args = parser.parse_args()
-    rows = measure([int(s) for s in args.steps.split(",")], args.batch)
+    rows = measure([int(s) for s in args.steps.split(",")], args.batch,
+                   checkpointing=[bool(int(c)) for c in args.checkpointing.split(",")])
     keys = list(rows[0])
     print("\t".join(keys))
     for row in rows:
         print("\t".join(f"{row[k]:.3f}" if isinstance(row[k], float) else str(row[k]) for k in keys))
+    print(break_even(rows))
 
+
+def break_even(rows: list[dict]) -> str:
+    """The smallest measured S at which the per-step backward keeps less than one backward over all steps:
+    both with checkpointing, and (where measured) the per-step backward without it against the stored one with it."""
+    peak = {(r["S"], r["loss"], r["checkpointing"]): r["saved_peak_mb"] for r in rows}
+    steps = sorted({r["S"] for r in rows})
+    lines = []
+    for mine, theirs, what in ((1, 1, "both with checkpointing"),
+                               (0, 1, "per-step without checkpointing, one backward with it")):
+        measured = [S for S in steps if (S, "cj-grpo", mine) in peak and (S, "cj-grpo-stored", theirs) in peak]
+        if not measured:
+            continue
+        wins = [S for S in measured if peak[S, "cj-grpo", mine] < peak[S, "cj-grpo-stored", theirs]]
+        lines.append(f"# {what}: the per-step backward keeps less from S = {wins[0]} on" if wins
+                     else f"# {what}: the per-step backward never keeps less")
+        lines[-1] += f" (measured S: {', '.join(map(str, measured))})"
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     main()

@@ -39,9 +39,9 @@ def cj_grpo_loss(model, r: Rollout, mask_id: int, *, epsilon: float, beta: float
     """The CJ-GRPO loss of one rollout; with `backward`, (scale * each step's term).backward() as it goes.
 
     `r.old_logps` None means one inner iteration (ratio 1: old = the current log-probs, detached).
-    Returns the loss, mean KL and clip ratio (each averaged like the loss)."""
+    Returns the loss, mean KL and clip fraction (each averaged like the loss)."""
     S = r.num_steps
-    stats = {"loss": 0.0, "kl": 0.0, "clip_ratio": 0.0}
+    stats = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0}
     for s in range(S):
         committed = r.commit_step == s
         n = committed.sum()
@@ -57,5 +57,5 @@ def cj_grpo_loss(model, r: Rollout, mask_id: int, *, epsilon: float, beta: float
             (loss * scale).backward()
         stats["loss"] += loss.item()
         stats["kl"] += (kl.detach() * w).sum().item()
-        stats["clip_ratio"] += (clipped.float() * w).sum().item()
+        stats["clip_fraction"] += (clipped.float() * w).sum().item()
     return stats

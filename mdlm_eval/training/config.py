@@ -2,9 +2,17 @@
 
 Defaults are the paper's (EOSER-ASS-RL `cj-grpo/slurm_scripts/train.yaml`, d1's `diffu-grpo` alike): lr 3e-6
 constant after a warm-up of 0.01% of the steps, AdamW (0.9, 0.99), weight decay 0.1, gradient norm 0.2,
-6 generations per prompt, 6 samples per process x 2 accumulation, PPO clip 0.5, KL beta 0.04, reference sync every
-64 steps, temperature 1.0, LoRA r 128 / alpha 64 / dropout 0.05, inner iterations 8 (planning) or 12 (math).
-`configs/toy.yaml` holds the toy's (larger lr, smaller LoRA).
+6 generations per prompt, 6 samples per process x 2 accumulation, PPO clip 0.5, KL beta 0.04, LoRA r 128 / alpha 64 /
+dropout 0.05, inner iterations 8 (planning) or 12 (math).
+- No reference sync: both references set `sync_ref_model: True`, but under PEFT TRL keeps no separate reference
+  model (the reference is the base with the adapter disabled) and its sync callback has nothing to sync, so the
+  KL anchor is the base model for the whole run. `sync_ref_every` > 0 turns TRL's TR-DPO sync on here.
+- Rollout temperature: CJ-GRPO 1.0 (its train.yaml), diffu-GRPO 0.9 (d1's `DiffuGRPOConfig` default).
+- Rollout Gumbel noise in the model's dtype (both references' `add_gumbel_noise(logits, T, model.dtype)`:
+  bfloat16 on LLaDA); `noise_dtype: float64` draws as the evaluation decoders do.
+- No activation checkpointing (both train.yaml: `gradient_checkpointing: false`); `gradient_checkpointing: true`
+  recomputes each block's activations in backward (`configs/llada_paper.yaml` turns it on).
+`configs/toy.yaml` holds the toy's deviations, each with its reason.
 """
 from __future__ import annotations
 
@@ -27,7 +35,7 @@ class GRPOConfig:
     method: str = "cj-grpo"  # cj-grpo | diffu-grpo
     model: str = "toy"
     task: str = "mdlm_toy_countdown"
-    rewards: list[str] | None = None  # None: the task's default rewards
+    rewards: list[str] | dict[str, list[str]] | None = None  # None: the task's; a list; or task kind -> list
     steps: int = 200  # optimizer steps
     seed: int = 42
     # optimisation
@@ -45,20 +53,26 @@ class GRPOConfig:
     epsilon: float = 0.5
     beta: float = 0.04
     scale_rewards: bool = False  # divide advantages by the group std (the paper) or not (the code; default)
-    sync_ref_every: int = 64  # 0: never
+    sync_ref_every: int = 0  # 0: never (the references under PEFT); N: TRL's sync every N steps
     ref_mixup_alpha: float = 0.6  # TRL's: ref <- alpha * policy + (1 - alpha) * ref
     p_mask_prompt: float = 0.15  # diffu-GRPO
     # rollouts
     decoder: str = "eoser_ass"
     decode_steps: int | str = "log"
     gen_length: int | None = None  # None: the model's default (the toy's 32), else 256
-    temperature: float = 1.0
+    temperature: float | None = None  # None: the method's (cj-grpo 1.0, diffu-grpo 0.9)
+    noise_dtype: str = "model"  # Gumbel noise of the rollouts: model (the references) | float64 | float32 | bfloat16
     decoder_overrides: dict = field(default_factory=dict)  # block_length, block_num, eos_min_gamma, ...
     # LoRA
     lora_r: int = 128
     lora_alpha: int = 64
     lora_dropout: float = 0.05
     lora_targets: list[str] | None = None  # None: q/k/v/o/gate/up/down (the toy: qkv, out, gate_up, down)
+    gradient_checkpointing: bool = False  # recompute each block's activations in backward
+    # diagnostics
+    eval_every: int = 0  # 0: no held-out evaluation; N: every N steps (and at the end)
+    eval_prompts: int = 0  # held-out prompts (a stream disjoint from the training prompts)
+    pass_k: int | None = None  # pass@k on the held-out set; None: num_generations
     # bookkeeping
     save_every: int = 50
     threads: int = 2  # CPU threads (the same count gives the same weights)
@@ -84,8 +98,12 @@ def config_path(path: str | Path) -> Path:
     return p
 
 
+METHOD_TEMPERATURE = {"cj-grpo": 1.0, "diffu-grpo": 0.9}  # the references' rollout temperatures
+
+
 def load_config(path: str | Path | None = None, **overrides) -> GRPOConfig:
-    """Defaults, then the YAML file (a path or a name in configs/), then the non-None overrides."""
+    """Defaults, then the YAML file (a path or a name in configs/), then the non-None overrides; an unset
+    temperature becomes the method's."""
     values: dict = {}
     if path is not None:
         values = read_mapping(config_path(path), f"config {path}", "be a mapping of hyperparameters")
@@ -93,4 +111,7 @@ def load_config(path: str | Path | None = None, **overrides) -> GRPOConfig:
     unknown = set(values) - {f.name for f in fields(GRPOConfig)}
     if unknown:
         raise UsageError(f"unknown hyperparameter(s): {', '.join(sorted(unknown))}")
-    return GRPOConfig(**values)
+    cfg = GRPOConfig(**values)
+    if cfg.temperature is None:
+        cfg.temperature = METHOD_TEMPERATURE.get(cfg.method, 1.0)
+    return cfg

@@ -58,4 +58,4 @@ def diffu_grpo_loss(model, r: Rollout, mask_id: int, eos_id: int, iteration: int
     if backward and loss.requires_grad:
         (loss * scale).backward()
     return {"loss": loss.item(), "kl": ((kl * m).sum() / m.sum()).item(),
-            "clip_ratio": ((clipped.float() * m).sum() / m.sum()).item()}
+            "clip_fraction": ((clipped.float() * m).sum() / m.sum()).item()}

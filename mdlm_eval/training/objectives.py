@@ -5,7 +5,9 @@
 - `token_logps`: log p(target | state) at every position, from one forward pass.
 - `grpo_token_loss`: the PPO-clipped policy term and the k3 KL term per token (TRL GRPOTrainer as d1 and
   CJ-GRPO use it): ratio = exp(logp - old), loss = -min(ratio A, clip(ratio, 1 - eps, 1 + eps) A)
-  + beta (exp(ref - logp) - (ref - logp) - 1).
+  + beta (exp(ref - logp) - (ref - logp) - 1). Its clip flag marks the tokens where clipping changes the loss
+  (clipped term < unclipped term, so the min takes the clipped one and the token's gradient is 0); TRL's
+  `is_clipped` (unclipped < clipped) marks the tokens where the min takes the unclipped term, which it cannot.
 - `group_advantages`: reward minus the mean of its group (the reference code), optionally / the group std
   (the paper's formula).
 """
@@ -47,7 +49,7 @@ def token_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def grpo_token_loss(logp, old_logp, ref_logp, advantages, epsilon: float, beta: float):
-    """(per-token loss, per-token k3 KL, per-token clipped flag); advantages are per row [batch]."""
+    """(per-token loss, per-token k3 KL, per-token flag: clipping changes the loss); advantages per row [batch]."""
     ratio = torch.exp(logp - old_logp)
     adv = advantages.unsqueeze(1)
     unclipped, clipped = ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv
@@ -57,7 +59,7 @@ def grpo_token_loss(logp, old_logp, ref_logp, advantages, epsilon: float, beta: 
         delta = ref_logp - logp
         kl = torch.exp(delta) - delta - 1
         loss = loss + beta * kl
-    return loss, kl, (unclipped < clipped)
+    return loss, kl, (clipped < unclipped)
 
 
 def group_advantages(rewards: torch.Tensor, num_generations: int, scale_by_std: bool = False) -> torch.Tensor:

@@ -6,8 +6,9 @@ Of d1's `diffu-grpo/reward_func.py`, the two planning rewards are re-stated exac
   evaluate to the target (characters limited to digits, + - * / ( ) . and spaces), 1 when it does.
 - `d1_sudoku` = `sudoku_reward_func`: the digits of the last `<answer>` block, padded with 0 / cut to 16; the share
   of the puzzle's empty cells filled correctly.
-- `countdown_boxed`: `d1_countdown` with the toy's answer reader (the last `\\boxed{}`, the task scorer's
-  `extract_expression`) in place of the `<answer>` block, since the toy answers in a box (its default).
+- `countdown_boxed`: `d1_countdown` with the box in place of the `<answer>` block, for the toy, which answers in
+  `\\boxed{}` (`configs/toy.yaml` names it): 0 without a box, else the task scorer's `extract_expression`
+  (d1's evaluation reader) gives the equation, scored as above.
 The task scorers of `mdlm_eval.scoring` are rewards too: `acc` (d1's evaluation score; Sudoku: correct empty
 cells / empty cells) and `exact` (Countdown `acc_exact`, Sudoku `solved`). d1's GSM8K/MATH format rewards
 (xmlcount, soft/strict format, int, boxed-in-answer) are not re-stated: the toy tasks are the planning ones.
@@ -52,6 +53,8 @@ def d1_countdown(doc: dict, text: str) -> float:
 
 
 def countdown_boxed(doc: dict, text: str) -> float:
+    if "\\boxed" not in text:
+        return 0.0
     return _d1_equation_score(countdown.extract_expression(text).strip(), doc)
 
 
@@ -100,6 +103,9 @@ def resolve_reward(name: str, kind: str) -> Reward:
 
 def as_number(value, name: str) -> float:
     """A reward's value as a float; UsageError naming the reward if it is not a finite real number."""
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__len__") and hasattr(value, "shape")):
+        raise UsageError(f"reward {name} returned {len(value)} values for one completion; a reward scores one "
+                         f"completion: (doc, text) -> float")
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
         raise UsageError(f"reward {name} returned {value!r}, not a finite number")
     return float(value)

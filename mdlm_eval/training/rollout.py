@@ -48,8 +48,10 @@ def state_at(prompt_ids: torch.Tensor, completion: torch.Tensor, commit_step: to
 
 
 def sample(model, prompt_ids, prompt_mask, decoder, *, gen_length: int, steps, mask_id: int, eos_token_ids,
-           seeds: list[int], **overrides):
-    """Decode with a trace; returns (completion [B, L], commit_step [B, L], number of steps)."""
+           seeds: list[int], noise_dtype: torch.dtype = torch.float64, **overrides):
+    """Decode with a trace (Gumbel noise in `noise_dtype`); returns (completion [B, L], commit_step [B, L],
+    number of steps)."""
     out = decode(model, prompt_ids, decoder, gen_length=gen_length, steps=steps, mask_id=mask_id,
-                 eos_token_ids=eos_token_ids, attention_mask=prompt_mask, seeds=seeds, trace=True, **overrides)
+                 eos_token_ids=eos_token_ids, attention_mask=prompt_mask, seeds=seeds, trace=True,
+                 noise_dtype=noise_dtype, **overrides)
     return out.sequences[:, prompt_ids.shape[1]:], out.trace.step, out.trace.num_steps

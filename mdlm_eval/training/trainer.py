@@ -6,18 +6,22 @@ r is stream index (r * grad_accum + m) * world + k, so 1 process x 2 accumulatio
 decodes `num_generations` samples per prompt with the run's decoder at temperature > 0 (per-sample seeds), scores
 them, and computes group-relative advantages and the old / reference log-probs (reference = the base with the
 adapter disabled, until the first sync); then every step back-propagates the method's loss on each buffered
-micro-batch (/ grad_accum), averages gradients over processes, clips and steps AdamW. Every `sync_ref_every`
-steps the reference becomes alpha * policy + (1 - alpha) * reference on the adapter's weights (TRL's sync).
+micro-batch (/ grad_accum), averages gradients over processes, clips and steps AdamW. With `sync_ref_every` N > 0
+(off by default, as in both references under PEFT), every N steps the reference becomes
+alpha * policy + (1 - alpha) * reference on the adapter's weights (TRL's sync).
 
-Writes into the output folder: config.yaml, log.tsv (step, loss, reward, reward_std, kl, clip_ratio, lr, seconds),
-checkpoint-N/ (a peft adapter folder + trainer_state.pt with optimizer, buffered rollouts, reference, step) every
-`save_every` steps (the latest kept), and adapter/ (the final peft adapter).
+Writes into the output folder: config.yaml, log.tsv (`diagnostics.LOG_COLUMNS`, one row per step), eval.tsv (the
+held-out scores every `eval_every` steps, from step 0), checkpoint-N/ (a peft adapter folder + trainer_state.pt
+with optimizer, buffered rollouts, reference, step) every `save_every` steps (the latest kept), adapter/ (the final
+peft adapter) and curves.png (`diagnostics.plot_curves`). Rollout rounds in which every group has zero reward
+spread are warned about once during the run, and the share of zero-spread groups once at the end.
 """
 from __future__ import annotations
 
 import math
 import os
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -28,16 +32,29 @@ import torch
 
 from mdlm_eval.decoding import load_spec
 from mdlm_eval.errors import UsageError
+from mdlm_eval.training import diagnostics
 from mdlm_eval.training.cj_grpo import cj_grpo_loss, committed_logps
 from mdlm_eval.training.config import LLADA_TARGETS, TOY_TARGETS, GRPOConfig
 from mdlm_eval.training.diffu_grpo import diffu_grpo_loss, iteration_logps
 from mdlm_eval.training.objectives import group_advantages
-from mdlm_eval.training.rewards import as_number, resolve_reward
+from mdlm_eval.training.rewards import REWARDS, as_number, resolve_reward
 from mdlm_eval.training.rollout import Rollout, sample
 from mdlm_eval.training.tasks import get_task
 
 METHODS = ("cj-grpo", "diffu-grpo")
-LOG_COLUMNS = ("step", "loss", "reward", "reward_std", "kl", "clip_ratio", "lr", "seconds")
+NOISE_DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}  # or "model"
+LOG_COLUMNS = diagnostics.LOG_COLUMNS
+
+
+def reward_names(cfg: GRPOConfig, task, kind: str) -> list[str]:
+    """The run's rewards for docs of `kind`: the config's list, its entry for `kind`, or the task's default."""
+    if isinstance(cfg.rewards, dict):  # entries for kinds the task lacks are unused (one config, several tasks)
+        unknown = set(cfg.rewards) - set(REWARDS)
+        if unknown:
+            raise UsageError(f"rewards name unknown task kind(s) {', '.join(sorted(unknown))}; "
+                             f"kinds: {', '.join(REWARDS)}")
+        return list(cfg.rewards.get(kind) or task.rewards[kind])
+    return list(cfg.rewards or task.rewards[kind])
 
 
 def check_config(cfg: GRPOConfig):
@@ -45,7 +62,7 @@ def check_config(cfg: GRPOConfig):
     if cfg.method not in METHODS:
         raise UsageError(f"method '{cfg.method}' is unknown; choose one of {', '.join(METHODS)}")
     task = get_task(cfg.task)
-    rewards = {kind: [(name, resolve_reward(name, kind)) for name in (cfg.rewards or task.rewards[kind])]
+    rewards = {kind: [(name, resolve_reward(name, kind)) for name in reward_names(cfg, task, kind)]
                for kind in task.kinds}
     if not isinstance(cfg.steps, int) or cfg.steps <= 0:
         raise UsageError(f"--steps must be a positive integer, got {cfg.steps}")
@@ -53,8 +70,16 @@ def check_config(cfg: GRPOConfig):
         raise UsageError(f"num_generations must be >= 2 (advantages are relative to the group), got {cfg.num_generations}")
     if cfg.batch_size < 1 or cfg.batch_size % cfg.num_generations:
         raise UsageError(f"batch_size {cfg.batch_size} must be a positive multiple of num_generations {cfg.num_generations}")
+    if cfg.noise_dtype != "model" and cfg.noise_dtype not in NOISE_DTYPES:
+        raise UsageError(f"noise_dtype '{cfg.noise_dtype}' is unknown; choose model, {', '.join(NOISE_DTYPES)}")
     if cfg.grad_accum < 1 or (cfg.num_iterations is not None and cfg.num_iterations < 1):
         raise UsageError("grad_accum and num_iterations must be >= 1")
+    if cfg.eval_every < 0 or cfg.eval_prompts < 0 or (cfg.eval_every > 0) != (cfg.eval_prompts > 0):
+        raise UsageError(f"eval_every ({cfg.eval_every}) and eval_prompts ({cfg.eval_prompts}) must both be > 0 "
+                         f"(held-out evaluation) or both 0")
+    if cfg.pass_k is not None and not 1 <= cfg.pass_k <= cfg.num_generations:
+        raise UsageError(f"pass_k {cfg.pass_k} must be between 1 and num_generations {cfg.num_generations} "
+                         f"(the samples per held-out prompt)")
     spec = load_spec(cfg.decoder).with_overrides(steps=cfg.decode_steps, temperature=cfg.temperature,
                                                   **cfg.decoder_overrides)
     if spec.temperature <= 0:
@@ -66,7 +91,8 @@ def check_config(cfg: GRPOConfig):
 
 
 def probe_rewards(task, rewards) -> None:
-    """Call each reward on a correct and an empty answer: a non-number stops the run before training."""
+    """Call each reward on a correct and an empty answer: anything but one finite number (NaN, a list of
+    scores, text) stops the run before training."""
     for index in range(len(task.kinds)):
         doc = task.docs(0, index, 1)[0]
         for name, fn in rewards[doc["kind"]]:
@@ -88,11 +114,21 @@ def check_out(out: Path, resume: bool) -> Path | None:
     return None
 
 
+def enable_checkpointing(base, name: str) -> None:
+    """Activation checkpointing the transformers way: each block's activations recomputed in backward."""
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        raise UsageError(f"gradient_checkpointing: model {name} ({type(base).__name__}) cannot recompute its "
+                         f"activations; set gradient_checkpointing: false")
+    base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+
+
 def build_policy(cfg: GRPOConfig, lm, peft: str | None):
     """The LoRA-wrapped model (peft), fresh or continuing `peft`, with the base frozen."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     base = lm.model.model if hasattr(lm.model, "model") and lm.model.__class__.__name__ == "ShiftedLogits" else lm.model
+    if cfg.gradient_checkpointing:
+        enable_checkpointing(base, cfg.model)
     torch.manual_seed(cfg.seed)  # LoRA A's initialisation
     if peft:
         from mdlm_eval.models.loading import resolve_adapter
@@ -137,6 +173,8 @@ class GRPOTrainer:
         self.iterations = cfg.num_iterations or self.task.num_iterations
         self.lm = load_model(cfg.model, dtype=cfg.dtype, device=str(self.acc.device))
         self.peft_model, self.policy = build_policy(cfg, self.lm, peft)
+        self.noise_dtype = (next(self.lm.model.parameters()).dtype if cfg.noise_dtype == "model"
+                            else NOISE_DTYPES[cfg.noise_dtype])
         self.gen_length = cfg.gen_length or self.lm.default_gen_length or 256
         self.spec.resolve_steps(self.gen_length)  # a step count the canvas cannot take stops here
         self.params = [p for p in self.peft_model.parameters() if p.requires_grad]
@@ -147,6 +185,9 @@ class GRPOTrainer:
         self.init_state = [p.detach().clone() for p in self.params]
         self.buffer: list[Rollout] = []
         self.step = 0
+        self.zero_groups = [0, 0]  # groups with zero reward spread, groups in all (over rollout rounds)
+        self.warned_zero = False
+        self.warn: Callable[[str], None] = lambda m: print(f"mdlm-eval: warning: {m}", file=sys.stderr)
 
     # ---- reference model ----
     @contextmanager
@@ -177,22 +218,30 @@ class GRPOTrainer:
     def stream_index(self, round_: int, micro: int) -> int:
         return (round_ * self.cfg.grad_accum + micro) * self.world + self.rank
 
-    @torch.no_grad()
-    def make_rollout(self, index: int) -> Rollout:
-        cfg, tok, ids = self.cfg, self.lm.tokenizer, self.lm.ids
-        G = cfg.num_generations
-        docs = [d for d in self.task.docs(cfg.seed, index, cfg.batch_size // G) for _ in range(G)]
+    def generate(self, docs: list[dict], seeds: list[int], spec=None):
+        """Decode one completion per doc with the rollout decoder (or `spec`): (prompt ids, prompt mask,
+        completion, commit steps, number of steps, texts)."""
+        tok, ids, spec = self.lm.tokenizer, self.lm.ids, spec or self.spec
         prompts = [tok.apply_chat_template([{"role": "user", "content": self.task.message(d)}], tokenize=False,
                                            add_generation_prompt=True) for d in docs]
         enc = tok(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
-        device = self.acc.device
-        prompt_ids, prompt_mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-        seeds = [(cfg.seed * 1_000_003 + index) * 1024 + row for row in range(len(docs))]
+        prompt_ids, prompt_mask = enc["input_ids"].to(self.acc.device), enc["attention_mask"].to(self.acc.device)
         self.policy.eval()
         completion, commit_step, num_steps = sample(
-            self.policy, prompt_ids, prompt_mask, self.spec, gen_length=self.gen_length, steps=None,
-            mask_id=ids.mask_id, eos_token_ids=ids.eos_ids_for(self.spec.eos_policy), seeds=seeds)
+            self.policy, prompt_ids, prompt_mask, spec, gen_length=self.gen_length, steps=None,
+            mask_id=ids.mask_id, eos_token_ids=ids.eos_ids_for(spec.eos_policy), seeds=seeds,
+            noise_dtype=self.noise_dtype)
         texts = [tok.decode(row, skip_special_tokens=False) for row in completion.cpu()]
+        return prompt_ids, prompt_mask, completion, commit_step, num_steps, texts
+
+    @torch.no_grad()
+    def make_rollout(self, index: int) -> Rollout:
+        cfg, ids = self.cfg, self.lm.ids
+        G = cfg.num_generations
+        docs = [d for d in self.task.docs(cfg.seed, index, cfg.batch_size // G) for _ in range(G)]
+        device = self.acc.device
+        seeds = [(cfg.seed * 1_000_003 + index) * 1024 + row for row in range(len(docs))]
+        prompt_ids, prompt_mask, completion, commit_step, num_steps, texts = self.generate(docs, seeds)
         rewards = torch.tensor([sum(as_number(fn(d, t), name) for name, fn in self.rewards[d["kind"]])
                                 for d, t in zip(docs, texts)], dtype=torch.float32, device=device)
         r = Rollout(prompt_ids, prompt_mask, completion, commit_step, num_steps, rewards,
@@ -213,6 +262,30 @@ class GRPOTrainer:
                     r.ref_logps = iteration_logps(ref, r, ids.mask_id, cfg.p_mask_prompt)
         return r
 
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Held-out scores (`diagnostics`): greedy, sampled mean and pass@k with the task's exact scorer."""
+        cfg, G = self.cfg, self.cfg.num_generations
+        docs = self.task.heldout(cfg.seed, cfg.eval_prompts)
+        exact = [REWARDS[d["kind"]]["exact"] for d in docs]
+        greedy = self.generate(docs, [0] * len(docs), self.spec.with_overrides(temperature=0.0))[-1]
+        rows = [d for d in docs for _ in range(G)]
+        sampled = self.generate(rows, [(cfg.seed * 1_000_003 - 1) * 1024 + i for i in range(len(rows))])[-1]
+        return diagnostics.heldout_scores(
+            [bool(f(d, t)) for f, d, t in zip(exact, docs, greedy)],
+            [[bool(exact[i](docs[i], sampled[i * G + j])) for j in range(G)] for i in range(len(docs))],
+            cfg.pass_k or G)
+
+    def count_zero_spread(self) -> None:
+        """Tally the new rollouts' zero-spread groups; warn (once in the run) when none of them can teach."""
+        grouped = torch.cat([r.rewards for r in self.buffer]).view(-1, self.cfg.num_generations)
+        zero = int((grouped.max(1).values == grouped.min(1).values).sum())
+        self.zero_groups = [self.zero_groups[0] + zero, self.zero_groups[1] + len(grouped)]
+        if zero == len(grouped) and not self.warned_zero and self.acc.is_main_process:
+            self.warned_zero = True
+            self.warn(f"step {self.step + 1}: every group's rewards are equal (zero spread), so its advantages are "
+                      f"0 and these rollouts teach nothing (warned once; the share is reported at the end)")
+
     # ---- one optimizer step ----
     def loss_and_backward(self, r: Rollout, iteration: int, scale: float) -> dict[str, float]:
         cfg, ids = self.cfg, self.lm.ids
@@ -232,8 +305,9 @@ class GRPOTrainer:
         if iteration == 0 or not self.buffer:
             round_ = step // self.iterations
             self.buffer = [self.make_rollout(self.stream_index(round_, m)) for m in range(cfg.grad_accum)]
+            self.count_zero_spread()
         self.policy.train()
-        totals = {"loss": 0.0, "kl": 0.0, "clip_ratio": 0.0}
+        totals = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0}
         for r in self.buffer:
             for k, v in self.loss_and_backward(r, iteration, 1.0 / cfg.grad_accum).items():
                 totals[k] += v / cfg.grad_accum
@@ -257,8 +331,7 @@ class GRPOTrainer:
         if cfg.sync_ref_every and self.step % cfg.sync_ref_every == 0:
             self.sync_reference()
         rewards = torch.cat([r.rewards for r in self.buffer])
-        stats = {**totals, "reward": rewards.mean().item(),
-                 "reward_std": rewards.view(-1, cfg.num_generations).std(dim=1).mean().item(), "lr": lr}
+        stats = {**totals, **diagnostics.group_stats(rewards, cfg.num_generations), "lr": lr}
         if self.world > 1:
             keys = sorted(stats)
             vals = self.acc.reduce(torch.tensor([stats[k] for k in keys], device=self.acc.device), reduction="mean")
@@ -277,7 +350,8 @@ class GRPOTrainer:
         shutil.rmtree(tmp, ignore_errors=True)
         self.save_adapter(tmp)
         torch.save({"step": self.step, "optimizer": self.opt.state_dict(), "buffer": self.buffer,
-                    "ref_state": self.ref_state, "rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+                    "ref_state": self.ref_state, "rng": torch.get_rng_state(), "zero_groups": self.zero_groups,
+                    "warned_zero": self.warned_zero}, tmp / "trainer_state.pt")
         tmp.rename(final)
         for old in self.out.glob("checkpoint-*"):
             if old != final:
@@ -292,22 +366,37 @@ class GRPOTrainer:
         self.opt.load_state_dict(state["optimizer"])
         self.buffer, self.ref_state, self.step = state["buffer"], state["ref_state"], state["step"]
         torch.set_rng_state(state["rng"])
+        self.zero_groups, self.warned_zero = state["zero_groups"], state["warned_zero"]
 
     # ---- the run ----
-    def run(self, progress: Optional[Callable[[int, dict], None]] = None) -> Path:
+    def write_eval(self) -> None:
+        scores = self.evaluate()
+        if self.acc.is_main_process:
+            with open(self.out / "eval.tsv", "a") as f:
+                f.write("\t".join([str(self.step)] + [f"{scores[k]:.6g}" for k in diagnostics.EVAL_COLUMNS[1:]]) + "\n")
+
+    def run(self, progress: Optional[Callable[[int, dict], None]] = None,
+            warn: Optional[Callable[[str], None]] = None) -> Path:
         cfg, out = self.cfg, self.out
-        log_path = out / "log.tsv"
+        self.warn = warn or self.warn
+        log_path, eval_path = out / "log.tsv", out / "eval.tsv"
         if self.resume_from is not None:
             self.load_checkpoint(self.resume_from)
             if self.acc.is_main_process:
                 (out / "config.yaml").write_text(cfg.to_yaml())  # the same run, perhaps with more steps
-            if self.acc.is_main_process and log_path.is_file():  # drop the rows after the checkpoint
-                rows = log_path.read_text().splitlines()
-                log_path.write_text("\n".join([rows[0]] + [r for r in rows[1:] if int(r.split("\t")[0]) <= self.step]) + "\n")
-        elif self.acc.is_main_process:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.yaml").write_text(cfg.to_yaml())
-            log_path.write_text("\t".join(LOG_COLUMNS) + "\n")
+            for path in (log_path, eval_path):  # drop the rows after the checkpoint
+                if self.acc.is_main_process and path.is_file():
+                    rows = path.read_text().splitlines()
+                    path.write_text("\n".join([rows[0]] + [r for r in rows[1:] if int(r.split("\t")[0]) <= self.step]) + "\n")
+        else:
+            if self.acc.is_main_process:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "config.yaml").write_text(cfg.to_yaml())
+                log_path.write_text("\t".join(LOG_COLUMNS) + "\n")
+                if cfg.eval_every:
+                    eval_path.write_text("\t".join(diagnostics.EVAL_COLUMNS) + "\n")
+            if cfg.eval_every:
+                self.write_eval()  # the starting point
         start = time.time()
         while self.step < cfg.steps:
             stats = self.train_step()
@@ -315,6 +404,8 @@ class GRPOTrainer:
                 with open(log_path, "a") as log:
                     log.write("\t".join([str(self.step)] + [f"{stats[k]:.6g}" for k in LOG_COLUMNS[1:-1]]
                                         + [f"{time.time() - start:.1f}"]) + "\n")
+            if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+                self.write_eval()
             if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                 self.save_checkpoint()
             if progress is not None:
@@ -325,12 +416,18 @@ class GRPOTrainer:
             self.save_adapter(tmp)
             shutil.rmtree(out / "adapter", ignore_errors=True)
             tmp.rename(out / "adapter")
+            diagnostics.plot_curves(out)
+            zero, total = self.zero_groups
+            if zero:
+                self.warn(f"{zero} of {total} rollout groups ({zero / total:.0%}) had zero reward spread and taught "
+                          f"nothing (log.tsv: zero_spread)")
         self.acc.wait_for_everyone()
         return out / "adapter"
 
 
 def train(cfg: GRPOConfig, out: str | os.PathLike, *, peft: str | None = None, resume: bool = False,
-          progress: Optional[Callable[[int, dict], None]] = None, accelerator=None) -> Path:
+          progress: Optional[Callable[[int, dict], None]] = None, accelerator=None,
+          warn: Optional[Callable[[str], None]] = None) -> Path:
     """Run one GRPO training; returns the final adapter folder. Bad input raises UsageError before training.
 
     With `resume`, the hyperparameters are those saved in `out/config.yaml`."""
@@ -342,6 +439,6 @@ def train(cfg: GRPOConfig, out: str | os.PathLike, *, peft: str | None = None, r
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return GRPOTrainer(cfg, out, peft=peft, resume=resume, accelerator=accelerator).run(progress)
+        return GRPOTrainer(cfg, out, peft=peft, resume=resume, accelerator=accelerator).run(progress, warn)
     finally:
         torch.set_num_threads(threads)

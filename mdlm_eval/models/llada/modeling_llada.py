@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .configuration_llada import LladaConfig
 
@@ -79,7 +80,9 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return (h * cos + torch.cat([-h[..., half:], h[..., :half]], dim=-1) * sin).to(x.dtype)
 
 
-class LladaBlock(nn.Module):
+class LladaBlock(GradientCheckpointingLayer):
+    """One transformer block; `activation_checkpointing_enable()` recomputes it in backward."""
+
     def __init__(self, config: LladaConfig):
         super().__init__()
         d, kv = config.d_model, config.kv_heads * config.head_dim
@@ -139,6 +142,7 @@ class LladaModelLM(PreTrainedModel):
     base_model_prefix = "model"
     _no_split_modules = ["LladaBlock"]
     supports_block_cache = True
+    supports_gradient_checkpointing = True
 
     def __init__(self, config: LladaConfig):
         super().__init__(config)

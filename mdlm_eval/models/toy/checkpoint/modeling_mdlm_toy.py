@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .configuration_mdlm_toy import MdlmToyConfig
 
@@ -106,7 +107,9 @@ class SwiGLU(nn.Module):
         return self.down(F.silu(gate) * up)
 
 
-class Block(nn.Module):
+class Block(GradientCheckpointingLayer):
+    """One transformer block; `activation_checkpointing_enable()` recomputes it in backward."""
+
     def __init__(self, config: MdlmToyConfig):
         super().__init__()
         self.attn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
@@ -127,6 +130,7 @@ class MdlmToyModel(PreTrainedModel):
     base_model_prefix = "mdlm_toy"
     _no_split_modules = ["Block"]
     supports_block_cache = True
+    supports_gradient_checkpointing = True
 
     def __init__(self, config: MdlmToyConfig):
         super().__init__(config)
