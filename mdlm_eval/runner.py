@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
+from mdlm_eval import parallelism
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.paths import CHECKOUT as REPO
@@ -271,6 +272,7 @@ def build_manifest(config: RunConfig, spec, steps: int | None, gen_length: int, 
         "nfe_total": nfe_total,
         "nfe_per_sample": nfe_total / n if n else 0.0,
         "tokens_per_forward": n * gen_length / nfe_total if nfe_total else 0.0,
+        **parallelism.run_fields(per_sample, spec, gen_length),  # tpf (to the first EOS), llada8b_macs_per_token
         "wall_seconds": wall,
         "decode_seconds_per_sample": mean([r["seconds"] for r in per_sample]),
         "early_eos_share": mean([r["early_eos_share"] for r in per_sample if "early_eos_share" in r]),
