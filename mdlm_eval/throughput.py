@@ -7,20 +7,26 @@ forward as without, so its ratio is the cache's saving per forward alone.
 Tokens are counted up to each row's first EOS (EOS excluded), as Fast-dLLM counts them (arXiv 2505.22618).
 Forward passes are the model calls of the batch; tokens per forward = counted tokens (all rows) / passes.
 
-On a CPU this runs a LLaDA-shaped model with random weights (`bench_model`): LLaDA's vocabulary (126,464),
-head size (128), mask and EOS ids, reduced depth and width, on prompts of about 800 tokens, the length of the
-5-shot GSM8K prompts of Fast-dLLM's Table 1 (3,030 characters on average over GSM8K test). `scripts/gpu_check.py`
-times the same table with LLaDA-8B-Instruct's weights on a GPU, on 5-shot GSM8K prompts.
+On a CPU this runs a random model with LLaDA-8B-Instruct's cost profile (`bench_model`: the native LLaDA class,
+2 layers of width 128 with a SwiGLU of 17,536 and a 7,936-token vocabulary, so that every pass splits its
+multiply-adds between layers, attention and output head as LLaDA-8B's does) on prompts of about 800 tokens, the
+length of the 5-shot GSM8K prompts of Fast-dLLM's Table 1 (3,030 characters on average over GSM8K test);
+`--model head-heavy` runs the former bench model (LLaDA's vocabulary on 8 narrow layers). Each row also gives the
+time its passes would take at this machine's measured multiply-add rate and bandwidth (`mdlm_eval.roofline`) and
+the measured time as a multiple of it; at batch 1 the `threshold`+dual row is timed against the re-statement of
+Fast-dLLM's own loop on the same prompt (identical tokens). `scripts/gpu_check.py` times the same table with
+LLaDA-8B-Instruct's weights on a GPU, and `--random-weights` its passes in LLaDA-8B's shapes without a download.
 """
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from mdlm_eval import decode
+from mdlm_eval.decoding.reference import fast_dllm_cached_generate
 from mdlm_eval.models.llada import LladaConfig, LladaModelLM
 from mdlm_eval.roofline import LLADA_8B, Pass, Rates, Shape, measure_rates, pass_cost, recorded_passes
 
@@ -46,6 +52,7 @@ class Row:
     forwards: int
     tokens: int
     roofline_seconds: float | None = None  # the row's passes at the machine's measured rates (mdlm_eval.roofline)
+    sequences: torch.Tensor | None = field(default=None, repr=False)  # the decoded canvases, prompt included
 
     @property
     def tokens_per_second(self) -> float:
@@ -75,7 +82,8 @@ def bench_model(d_model: int = 128, n_layers: int = 2, ff_hidden: int = 17_536, 
     """The native LLaDA class, head size 128 (`d_model / 128` heads), `n_layers` layers, SwiGLU width `ff_hidden`,
     `vocab` tokens (mask and EOS ids: `bench_ids`); weights N(0, 0.02), query/key projections times `qk_scale`,
     the feed-forward's output projection times `ff_scale` (at 1 the wide feed-forward drowns the position-dependent
-    attention output and every masked position gets the same argmax), and the output head's rows times `head_scale` for `frequent` tokens drawn with `frequent_seed` and times
+    attention output and every masked position gets the same argmax), and the output head's rows times
+    `head_scale` for `frequent` tokens drawn with `frequent_seed` and times
     `bulk_scale` for the rest.
 
     The defaults give LLaDA-8B-Instruct's cost profile: with 800-token prompts each pass of the loop (uncached,
@@ -155,7 +163,25 @@ def measure(model, decoder: str, gen_length: int, input_ids, attention_mask, mas
     if rates is not None and hasattr(model.config, "d_model"):
         shape, size = Shape.of(model.config), next(model.parameters()).element_size()
         roofline = sum(rates.seconds(pass_cost(shape, p, size)) for p in passes)
-    return Row(decoder, gen_length, input_ids.shape[0], seconds, out.nfe, tokens, roofline)
+    return Row(decoder, gen_length, input_ids.shape[0], seconds, out.nfe, tokens, roofline, out.sequences)
+
+
+def peer_line(model, ours: Row, input_ids, mask_id: int = MASK) -> str:
+    """`ours vs Fast-dLLM loop, threshold+dual, L=256, batch 1: 0.7x time`: the same decode by the re-statement of
+    Fast-dLLM's `generate_with_dual_cache` (`reference.fast_dllm_cached_generate`: full-canvas logits, softmax over
+    the window, batch 1), same weights and prompt; raises if the tokens differ."""
+    assert ours.decoder == "threshold+dual" and ours.batch == 1
+    sync = torch.cuda.synchronize if input_ids.is_cuda else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    theirs, _ = fast_dllm_cached_generate(model, input_ids, steps=ours.gen_length, gen_length=ours.gen_length,
+                                          block_length=32, mask_id=mask_id, threshold=0.9, cache="dual")
+    sync()
+    seconds = time.perf_counter() - start
+    if not torch.equal(theirs, ours.sequences):
+        raise RuntimeError("decode and the Fast-dLLM loop gave different tokens")
+    return (f"ours vs Fast-dLLM loop, threshold+dual, L={ours.gen_length}, batch 1: {ours.seconds / seconds:.1f}x "
+            f"time ({ours.seconds:.2f} s against {seconds:.2f} s)")
 
 
 def throughput_table(model, make_prompts, gen_lengths=(256, 512), batches=(1, 8), mask_id: int = MASK,
@@ -197,7 +223,8 @@ def ratio_lines(rows: list[Row]) -> list[str]:
                     + " of an uncached pass")
             continue
         ratio = r.tokens_per_second / b.tokens_per_second
-        line = f"{r.decoder} vs {BASELINE} at {where}: {ratio:.1f}x tokens/s measured ({r.tokens_per_forward:.2f} tok/fwd)"
+        line = (f"{r.decoder} vs {BASELINE} at {where}: {ratio:.1f}x tokens/s measured "
+                f"({r.tokens_per_forward:.2f} tok/fwd)")
         published = PUBLISHED_TPF.get(r.gen_length)
         if r.decoder.startswith("threshold") and published is not None:
             at_published = (published * r.batch / r.ms_per_forward) / (b.tokens_per_forward / b.ms_per_forward)
@@ -280,6 +307,10 @@ def main(argv=None) -> None:
                             args.gen_lengths, args.batches, mask_id, (eos_id,),
                             progress=lambda r: print(format_row(r), flush=True), rates=rates)
     print("\n".join(ratio_lines(rows)))
+    for r in rows:
+        if r.decoder == "threshold+dual" and r.batch == 1:
+            ids, _ = prompts(1, device=device, length=args.prompt_length, vocab=shape.vocab)
+            print(peer_line(model, r, ids, mask_id), flush=True)
 
 
 if __name__ == "__main__":

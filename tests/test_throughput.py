@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mdlm_eval.roofline import LLADA_8B, Pass, Rates, Shape, pass_cost
-from mdlm_eval.throughput import (DECODERS, Row, bench_ids, bench_model, cost_share_lines, format_table, main, prompts,
-                                  ratio_lines, throughput_table, tokens_to_eos)
+from mdlm_eval.throughput import (DECODERS, Row, bench_ids, bench_model, cost_share_lines, format_table, main,
+                                  peer_line, prompts, ratio_lines, throughput_table, tokens_to_eos)
 
 from tests.decoding.test_cache import EOS, MASK, tiny_llada
 
@@ -93,3 +93,15 @@ def test_ratios_at_the_published_tokens_per_forward():
     rows = [Row("semi_ar L/2", 256, 1, 2.56, 128, 256), Row("threshold", 256, 1, 2.56, 256, 256)]
     assert ratio_lines(rows) == ["threshold vs semi_ar L/2 at L=256: 1.0x tokens/s measured (1.00 tok/fwd), 2.5x at "
                                  "LLaDA-8B's published 2.5 tok/fwd"]
+
+
+def test_the_peer_line_decodes_the_same_tokens():
+    model = tiny_llada()
+    ids = torch.randint(3, 40, (1, 6), generator=torch.Generator().manual_seed(0))
+    row = throughput_table(model, lambda b: (ids, None), gen_lengths=(64,), batches=(1,), mask_id=MASK,
+                           eos_ids=(EOS,))[-1]
+    assert re.fullmatch(r"ours vs Fast-dLLM loop, threshold\+dual, L=64, batch 1: \d+\.\dx time \(.*\)",
+                        peer_line(model, row, ids, MASK))
+    row.sequences[0, -1] = (row.sequences[0, -1] + 1) % 40
+    with pytest.raises(RuntimeError, match="different tokens"):
+        peer_line(model, row, ids, MASK)
