@@ -40,6 +40,10 @@ ELSEWHERE = {
         "continues the run above; tests/training/test_grpo.py resumes a short one",
     "mdlm-eval rescore --format d1 --json FILES_OR_DIRS...": "a placeholder for d1's files (tests/scoring/test_rescore.py)",
     "mdlm-eval rescore --task countdown my_run_0_generations.json": "a placeholder file name",
+    "python -m mdlm_eval.throughput --gen-lengths 256 --batches 1": "part of `make bench` (minutes on 2 cores); "
+                                                                     "tests/test_throughput.py runs it on a tiny model",
+    "python scripts/gpu_check.py --random-weights": "needs a CUDA GPU; tests/test_gpu_check.py checks its arithmetic "
+                                                    "and its exit without one",
 }
 NEEDS_LLADA = "LLaDA-8B-Instruct from the hub, or a GPU"
 
