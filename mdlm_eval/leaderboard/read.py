@@ -22,7 +22,7 @@ TAIL = ["steps", "gen_length", "seed", "limit", "samples"]  # identity, after th
 SPEC_SKIP = {"name", "description", "steps"}  # the preset name is `decoder`; the resolved steps are `steps`
 COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample", "early_eos_share"]
 EXTRAS = ["steps_arg", "samples_decoded", "samples_reused", "seconds_per_sample_from", "decode_seconds_per_sample",
-          "tokens_per_second"]  # read when the manifest has them, never required
+          "tokens_per_second", "tpf", "llada8b_macs_per_token"]  # read when the manifest has them, never required
 
 Warn = Callable[[str], None]
 
