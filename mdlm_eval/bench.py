@@ -121,4 +121,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    throughput.main([])  # the block-cache throughput table (mdlm_eval/throughput.py)
+    throughput.main([])  # the block-cache throughput table (mdlm_eval/throughput.py) on LLaDA-8B's cost profile
+    throughput.main(["--model", "head-heavy", "--gen-lengths", "256", "--batches", "1"])  # the former bench model

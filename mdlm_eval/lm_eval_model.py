@@ -38,6 +38,7 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.model_files import local_config
 from mdlm_eval.models import load_model
+from mdlm_eval.parallelism import tokens_through_eos
 from mdlm_eval.startup import project_prefills
 from mdlm_eval.store import SampleStore, sample_key
 from mdlm_eval.training.objectives import masked_ce_over_p
@@ -308,13 +309,16 @@ class MDLMLM(LM):
         self.total_nfe += out.nfe
         generated = out.sequences[:, ids.shape[1]:].cpu()
         stop_ids = torch.tensor(self.lm.ids.stop_ids())
+        through_eos = tokens_through_eos(generated, stop_ids.tolist())  # per row, for tokens per forward
         if self.trace:  # EOS-trap statistic: share of EOS/EOT among tokens unmasked in the first quarter of steps
             early_eos = out.trace.early_eos_share(generated, stop_ids.tolist()).tolist()
         records = []
         for row, it in enumerate(chunk):
             record = {"key": it.key, "task": it.task, "doc_id": it.doc_id, "repeat": it.repeat,
                       "text": self.to_text(generated[row], it.until, it.skip_special_tokens),
-                      "nfe": out.nfe_per_row[row], "gen_length": gen_length, "seconds": seconds}
+                      "nfe": out.nfe_per_row[row], "gen_length": gen_length, "seconds": seconds,
+                      "prompt_tokens": int(mask[row].sum()), "tokens_to_eos": through_eos[row],
+                      "tpf": through_eos[row] / out.nfe_per_row[row]}
             if self.trace:
                 record["trace_step"] = out.trace.step[row].tolist()
                 record["trace_eos"] = torch.isin(generated[row], stop_ids).int().tolist()

@@ -23,12 +23,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mdlm_eval import identity
+from mdlm_eval import identity, parallelism
 from mdlm_eval.environment import environment, load_average, versions
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.paths import CHECKOUT as REPO
-from mdlm_eval.paths import TASKS_DIR
 from mdlm_eval.store import SampleStore, read_records, write_atomic
 
 DEFAULT_GEN_LENGTH = 256
@@ -293,6 +292,7 @@ def build_manifest(config: RunConfig, spec, steps: int | None, gen_length: int, 
         "nfe_total": nfe_total,
         "nfe_per_sample": nfe_total / n if n else 0.0,
         "tokens_per_forward": n * gen_length / nfe_total if nfe_total else 0.0,
+        **parallelism.run_fields(per_sample, spec, gen_length),  # tpf (to the first EOS), llada8b_macs_per_token
         "wall_seconds": wall,
         "decode_seconds_per_sample": mean([r["seconds"] for r in per_sample]),
         "early_eos_share": mean([r["early_eos_share"] for r in per_sample if "early_eos_share" in r]),

@@ -7,21 +7,28 @@ forward as without, so its ratio is the cache's saving per forward alone.
 Tokens are counted up to each row's first EOS (EOS excluded), as Fast-dLLM counts them (arXiv 2505.22618).
 Forward passes are the model calls of the batch; tokens per forward = counted tokens (all rows) / passes.
 
-On a CPU this runs a LLaDA-shaped model with random weights (`bench_model`): LLaDA's vocabulary (126,464),
-head size (128), mask and EOS ids, reduced depth and width, on prompts of about 800 tokens, the length of the
-5-shot GSM8K prompts of Fast-dLLM's Table 1 (3,030 characters on average over GSM8K test). `scripts/gpu_check.py`
-times the same table with LLaDA-8B-Instruct's weights on a GPU, on 5-shot GSM8K prompts.
+On a CPU this runs a random model with LLaDA-8B-Instruct's cost profile (`bench_model`: the native LLaDA class,
+2 layers of width 128 with a SwiGLU of 17,536 and a 7,936-token vocabulary, so that every pass splits its
+multiply-adds between layers, attention and output head as LLaDA-8B's does) on prompts of about 800 tokens, the
+length of the 5-shot GSM8K prompts of Fast-dLLM's Table 1 (3,030 characters on average over GSM8K test);
+`--model head-heavy` runs the former bench model (LLaDA's vocabulary on 8 narrow layers). Each row also gives the
+time its passes would take at this machine's measured multiply-add rate and bandwidth (`mdlm_eval.roofline`) and
+the measured time as a multiple of it; at batch 1 the `threshold`+dual row is timed against the re-statement of
+Fast-dLLM's own loop on the same prompt (identical tokens). `scripts/gpu_check.py` times the same table with
+LLaDA-8B-Instruct's weights on a GPU, and `--random-weights` its passes in LLaDA-8B's shapes without a download.
 """
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from mdlm_eval import decode
+from mdlm_eval.decoding.reference import fast_dllm_cached_generate
 from mdlm_eval.models.llada import LladaConfig, LladaModelLM
+from mdlm_eval.roofline import LLADA_8B, Pass, Rates, Shape, measure_rates, pass_cost, recorded_passes
 
 MASK, EOS, LLADA_VOCAB = 126_336, 126_081, 126_464
 BASELINE = "semi_ar L/2"
@@ -44,6 +51,8 @@ class Row:
     seconds: float
     forwards: int
     tokens: int
+    roofline_seconds: float | None = None  # the row's passes at the machine's measured rates (mdlm_eval.roofline)
+    sequences: torch.Tensor | None = field(default=None, repr=False)  # the decoded canvases, prompt included
 
     @property
     def tokens_per_second(self) -> float:
@@ -57,25 +66,40 @@ class Row:
     def ms_per_forward(self) -> float:
         return 1000 * self.seconds / self.forwards
 
+    @property
+    def x_of_roofline(self) -> float | None:
+        return None if self.roofline_seconds is None else self.seconds / self.roofline_seconds
 
-def bench_model(d_model: int = 128, n_layers: int = 8, qk_scale: float = 7.0, head_scale: float = 40.0,
-                bulk_scale: float = 2.0, frequent: int = 256, seed: int = 0, frequent_seed: int = 1) -> LladaModelLM:
-    """The native LLaDA class with LLaDA-8B's vocabulary, head size 128 and ids, `d_model / 128` heads,
-    `n_layers` layers, SwiGLU width 3 d_model; weights N(0, 0.02), query/key projections times `qk_scale`, and
-    the output head's rows times `head_scale` for `frequent` tokens drawn with `frequent_seed` and times
+
+def bench_ids(vocab: int) -> tuple[int, int]:
+    """(mask id, EOS id): LLaDA's where they fit in `vocab`, else the last two ids."""
+    return (MASK, EOS) if vocab == LLADA_VOCAB else (vocab - 1, vocab - 2)
+
+
+def bench_model(d_model: int = 128, n_layers: int = 2, ff_hidden: int = 17_536, vocab: int = 7936,
+                qk_scale: float = 7.0, ff_scale: float = 0.15, head_scale: float = 40.0, bulk_scale: float = 2.0,
+                frequent: int = 256, seed: int = 0, frequent_seed: int = 1) -> LladaModelLM:
+    """The native LLaDA class, head size 128 (`d_model / 128` heads), `n_layers` layers, SwiGLU width `ff_hidden`,
+    `vocab` tokens (mask and EOS ids: `bench_ids`); weights N(0, 0.02), query/key projections times `qk_scale`,
+    the feed-forward's output projection times `ff_scale` (at 1 the wide feed-forward drowns the position-dependent
+    attention output and every masked position gets the same argmax), and the output head's rows times
+    `head_scale` for `frequent` tokens drawn with `frequent_seed` and times
     `bulk_scale` for the rest.
+
+    The defaults give LLaDA-8B-Instruct's cost profile: with 800-token prompts each pass of the loop (uncached,
+    prefix, dual) splits its multiply-adds between layers, attention and output head as LLaDA-8B's does within
+    half a point (`mdlm_eval.roofline`; the shares depend only on (4 d + 3 ff) / (2 keys) and
+    vocab / (layers (4 d + 3 ff)), so a narrow model needs a wide feed-forward and a small vocabulary).
+    `head_heavy_model` is the former bench model, LLaDA's vocabulary on 8 layers of width 128.
 
     At N(0, 0.02) alone every masked position gets the same flat distribution and a threshold commits one token
     per step. The scales make attention depend on position and give logits shaped like a trained model's: a few
-    hundred plausible tokens (top logits about 25) over a flat bulk, spanning about 50 nats. Scaling every row
-    alike instead spans about 160 nats, and exp's results then fall below float32's normal range, where exp runs
-    40x slower. The defaults are chosen so that, on an 800-token prompt at L = 256, tau 0.9 commits about as many
-    tokens per forward as LLaDA-8B-Instruct does on GSM8K (2.5: Fast-dLLM Table 1, 16.5 / 6.7 tokens/s against
-    one token per step) and the caches change that by under a fifth, as on the trained toy. Tokens per forward
-    vary with the draw (1.4-2.3 for `frequent_seed` 1-4); `semi_ar`'s do not. A larger `qk_scale` makes the
-    model chaotic (a stale cache then halves the tokens committed per forward, which trained models do not show);
-    a smaller one makes it repeat a handful of tokens."""
-    config = LladaConfig(d_model=d_model, n_heads=d_model // 128, n_layers=n_layers, mlp_hidden_size=3 * d_model)
+    hundred plausible tokens over a flat bulk, spanning well under float32's exp range (past it exp runs 40x
+    slower). A larger `qk_scale` makes the model chaotic (a stale cache then halves the tokens committed per
+    forward, which trained models do not show); a smaller one makes it repeat a handful of tokens."""
+    config = LladaConfig(d_model=d_model, n_heads=d_model // 128, n_layers=n_layers, mlp_hidden_size=ff_hidden,
+                         vocab_size=vocab, embedding_size=vocab, mask_token_id=bench_ids(vocab)[0],
+                         eos_token_id=bench_ids(vocab)[1], pad_token_id=bench_ids(vocab)[1])
     torch.manual_seed(seed)
     model = LladaModelLM(config).eval()
     head = model.model.transformer.ff_out.weight
@@ -86,21 +110,30 @@ def bench_model(d_model: int = 128, n_layers: int = 8, qk_scale: float = 7.0, he
         for block in model.model.transformer.blocks:
             block.q_proj.weight.mul_(qk_scale)
             block.k_proj.weight.mul_(qk_scale)
+            block.ff_out.weight.mul_(ff_scale)
         head.mul_(scale)
     return model
 
 
-def prompts(batch: int, seed: int = 0, device: str = "cpu", length: int = 800, spread: int = 32):
-    """`batch` random prompts (ids below the special tokens), left-padded with EOS: one of `length` tokens, or
-    several of lengths drawn from length +- spread."""
+def head_heavy_model() -> LladaModelLM:
+    """LLaDA's vocabulary (126,464) and ids on 8 layers of width 128 (SwiGLU 384): the output head is about 70%
+    of a dual-cache pass (4% on LLaDA-8B), so the caches save far less per pass than on LLaDA-8B."""
+    return bench_model(d_model=128, n_layers=8, ff_hidden=384, vocab=LLADA_VOCAB, ff_scale=1.0)
+
+
+def prompts(batch: int, seed: int = 0, device: str = "cpu", length: int = 800, spread: int = 32,
+            vocab: int = LLADA_VOCAB):
+    """`batch` random prompts (ids below the special tokens of `vocab`), left-padded with EOS: one of `length`
+    tokens, or several of lengths drawn from length +- spread."""
+    mask_id, eos_id = bench_ids(vocab)
     g = torch.Generator().manual_seed(seed)
     sizes = (torch.randint(length - spread, length + spread + 1, (batch,), generator=g).tolist() if batch > 1
              else [length])
     width = max(sizes)
-    ids = torch.full((batch, width), EOS, dtype=torch.long)
+    ids = torch.full((batch, width), eos_id, dtype=torch.long)
     mask = torch.zeros((batch, width), dtype=torch.long)
     for row, n in enumerate(sizes):
-        ids[row, width - n:] = torch.randint(0, 100_000, (n,), generator=g)
+        ids[row, width - n:] = torch.randint(0, min(100_000, eos_id, mask_id), (n,), generator=g)
         mask[row, width - n:] = 1
     return ids.to(device), (mask.to(device) if batch > 1 else None)
 
@@ -114,54 +147,118 @@ def tokens_to_eos(generated: torch.Tensor, eos_ids: list[int]) -> int:
 
 
 def measure(model, decoder: str, gen_length: int, input_ids, attention_mask, mask_id: int = MASK,
-            eos_ids: tuple[int, ...] = (EOS,)) -> Row:
+            eos_ids: tuple[int, ...] = (EOS,), rates: Rates | None = None) -> Row:
+    """One decode, timed; with `rates`, also the time its passes would take at them (LLaDA-architecture models)."""
     preset, cache, extra = DECODERS[decoder]
     sync = torch.cuda.synchronize if input_ids.is_cuda else (lambda: None)
     sync()
+    with recorded_passes(model) as passes:
+        start = time.perf_counter()
+        out = decode(model, input_ids, preset, gen_length=gen_length, mask_id=mask_id, eos_token_ids=list(eos_ids),
+                     attention_mask=attention_mask, cache=cache, **extra)
+        sync()
+        seconds = time.perf_counter() - start
+    tokens = tokens_to_eos(out.sequences[:, input_ids.shape[1]:], list(eos_ids))
+    roofline = None
+    if rates is not None and hasattr(model.config, "d_model"):
+        shape, size = Shape.of(model.config), next(model.parameters()).element_size()
+        roofline = sum(rates.seconds(pass_cost(shape, p, size)) for p in passes)
+    return Row(decoder, gen_length, input_ids.shape[0], seconds, out.nfe, tokens, roofline, out.sequences)
+
+
+def peer_line(model, ours: Row, input_ids, mask_id: int = MASK) -> str:
+    """`ours vs Fast-dLLM loop, threshold+dual, L=256, batch 1: 0.7x time`: the same decode by the re-statement of
+    Fast-dLLM's `generate_with_dual_cache` (`reference.fast_dllm_cached_generate`: full-canvas logits, softmax over
+    the window, batch 1), same weights and prompt; raises if the tokens differ."""
+    assert ours.decoder == "threshold+dual" and ours.batch == 1
+    sync = torch.cuda.synchronize if input_ids.is_cuda else (lambda: None)
+    sync()
     start = time.perf_counter()
-    out = decode(model, input_ids, preset, gen_length=gen_length, mask_id=mask_id, eos_token_ids=list(eos_ids),
-                 attention_mask=attention_mask, cache=cache, **extra)
+    theirs, _ = fast_dllm_cached_generate(model, input_ids, steps=ours.gen_length, gen_length=ours.gen_length,
+                                          block_length=32, mask_id=mask_id, threshold=0.9, cache="dual")
     sync()
     seconds = time.perf_counter() - start
-    tokens = tokens_to_eos(out.sequences[:, input_ids.shape[1]:], list(eos_ids))
-    return Row(decoder, gen_length, input_ids.shape[0], seconds, out.nfe, tokens)
+    if not torch.equal(theirs, ours.sequences):
+        raise RuntimeError("decode and the Fast-dLLM loop gave different tokens")
+    return (f"ours vs Fast-dLLM loop, threshold+dual, L={ours.gen_length}, batch 1: {ours.seconds / seconds:.1f}x "
+            f"time ({ours.seconds:.2f} s against {seconds:.2f} s)")
 
 
 def throughput_table(model, make_prompts, gen_lengths=(256, 512), batches=(1, 8), mask_id: int = MASK,
-                     eos_ids: tuple[int, ...] = (EOS,), progress=None) -> list[Row]:
+                     eos_ids: tuple[int, ...] = (EOS,), progress=None, rates: Rates | None = None) -> list[Row]:
     """Every decoder at every L and batch size; `progress(row)` is called as each row is measured."""
     rows = []
     for gen_length in gen_lengths:
         for batch in batches:
             ids, mask = make_prompts(batch)
             for decoder in DECODERS:
-                rows.append(measure(model, decoder, gen_length, ids, mask, mask_id, eos_ids))
+                rows.append(measure(model, decoder, gen_length, ids, mask, mask_id, eos_ids, rates))
                 if progress is not None:
                     progress(rows[-1])
     return rows
 
 
+# LLaDA-8B-Instruct's tokens per forward under tau 0.9 on 5-shot GSM8K: Fast-dLLM (arXiv 2505.22618) Table 1,
+# parallel decoding's throughput over one token per step (16.5 / 6.7 at L = 256, 18.4 / 3.2 at L = 512).
+PUBLISHED_TPF = {256: 2.5, 512: 5.8}
+
+
 def ratio_lines(rows: list[Row]) -> list[str]:
-    """`threshold+prefix vs semi_ar L/2 at L=256: 4.2x tokens/s` for every decoder, L and batch."""
+    """`threshold+prefix vs semi_ar L/2 at L=256: 4.2x tokens/s` for every decoder, L and batch; for `threshold`
+    rows also the ratio at LLaDA-8B's published tokens per forward (`PUBLISHED_TPF`: the row's ms per forward,
+    LLaDA-8B's tokens per forward), and per L and batch what a cached pass costs against an uncached one."""
     base = {(r.gen_length, r.batch): r for r in rows if r.decoder == BASELINE}
     batches = {r.batch for r in rows}
     lines = []
     for r in rows:
-        if r.decoder == BASELINE:
-            continue
+        b = base[(r.gen_length, r.batch)]
         where = f"L={r.gen_length}" + (f", batch {r.batch}" if len(batches) > 1 else "")
-        ratio = r.tokens_per_second / base[(r.gen_length, r.batch)].tokens_per_second
-        lines.append(f"{r.decoder} vs {BASELINE} at {where}: {ratio:.1f}x tokens/s")
+        if r.decoder == BASELINE:
+            per_forward = {x.decoder: x.ms_per_forward / r.ms_per_forward for x in rows
+                           if (x.gen_length, x.batch) == (r.gen_length, r.batch) and "+" in x.decoder
+                           and x.decoder.startswith(BASELINE)}
+            if per_forward:
+                lines.append(f"per forward at {where}: " + ", ".join(
+                    f"{name.split('+')[1]} cache {ratio:.2f}x" for name, ratio in per_forward.items())
+                    + " of an uncached pass")
+            continue
+        ratio = r.tokens_per_second / b.tokens_per_second
+        line = (f"{r.decoder} vs {BASELINE} at {where}: {ratio:.1f}x tokens/s measured "
+                f"({r.tokens_per_forward:.2f} tok/fwd)")
+        published = PUBLISHED_TPF.get(r.gen_length)
+        if r.decoder.startswith("threshold") and published is not None:
+            at_published = (published * r.batch / r.ms_per_forward) / (b.tokens_per_forward / b.ms_per_forward)
+            line += f", {at_published:.1f}x at LLaDA-8B's published {published} tok/fwd"
+        lines.append(line)
     return lines
 
 
-HEADER = (f"{'decoder':20}{'L':>5}{'batch':>7}{'seconds':>9}{'forwards':>10}{'ms/fwd':>8}{'tokens':>8}{'tok/fwd':>9}"
-          f"{'tok/s':>9}")
+def cost_share_lines(shape: Shape, prompt_length: int, gen_length: int, block: int = 32) -> list[str]:
+    """The shares of multiply-adds (layers / attention / head) of the first block's uncached, prefix and dual
+    passes, for `shape` and for LLaDA-8B-Instruct."""
+    total = prompt_length + gen_length
+    passes = {"uncached": Pass(1, total, total, block), "prefix": Pass(1, gen_length, total, block),
+              "dual": Pass(1, block, total, block)}
+    lines = []
+    for name, s in (("this model", shape), ("LLaDA-8B", LLADA_8B)):
+        parts = []
+        for kind, p in passes.items():
+            share = pass_cost(s, p).shares()
+            parts.append(f"{kind} {share['layers']:.1%}/{share['attention']:.1%}/{share['head']:.1%}")
+        lines.append(f"  {name:11} " + ", ".join(parts))
+    return [f"multiply-adds layers/attention/head at a {prompt_length}-token prompt, L={gen_length}, first block:",
+            *lines]
+
+
+HEADER = (f"{'decoder':19}{'L':>4}{'batch':>6}{'seconds':>8}{'fwd':>5}{'ms/fwd':>8}{'tokens':>7}{'tok/fwd':>8}"
+          f"{'tok/s':>7}{'roof ms':>8}{'x roof':>7}")
 
 
 def format_row(r: Row) -> str:
-    return (f"{r.decoder:20}{r.gen_length:5d}{r.batch:7d}{r.seconds:9.2f}{r.forwards:10d}{r.ms_per_forward:8.1f}"
-            f"{r.tokens:8d}{r.tokens_per_forward:9.2f}{r.tokens_per_second:9.1f}")
+    roof = "       -      -" if r.roofline_seconds is None else (
+        f"{1000 * r.roofline_seconds / r.forwards:8.1f}{r.x_of_roofline:7.1f}")
+    return (f"{r.decoder:19}{r.gen_length:4d}{r.batch:6d}{r.seconds:8.2f}{r.forwards:5d}{r.ms_per_forward:8.1f}"
+            f"{r.tokens:7d}{r.tokens_per_forward:8.2f}{r.tokens_per_second:7.1f}{roof}")
 
 
 def format_table(rows: list[Row]) -> str:
@@ -179,29 +276,41 @@ def positive_ints(text: str) -> list[int]:
     return values
 
 
+MODELS = {"llada8b-profile": bench_model, "head-heavy": head_heavy_model}
+
+
 def main(argv=None) -> None:
-    """The `make bench` section: the table on the CPU-sized LLaDA-shaped model (or on CUDA when present)."""
+    """The `make bench` section: the table on a CPU-sized model (or on CUDA when present), with the roofline."""
     parser = argparse.ArgumentParser(description="block-cache throughput")
     parser.add_argument("--gen-lengths", type=positive_ints, default=[256, 512], help="multiples of 32")
     parser.add_argument("--batches", type=positive_ints, default=[1, 8])
-    parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--dim", type=int, default=128, help="a multiple of 128 (LLaDA's head size)")
+    parser.add_argument("--model", choices=list(MODELS), default="llada8b-profile",
+                        help="llada8b-profile: LLaDA-8B's cost shares; head-heavy: LLaDA's vocabulary, 8 narrow layers")
     parser.add_argument("--prompt-length", type=int, default=800, help="at least 64 (batches draw +-32)")
     args = parser.parse_args(argv)
-    bad_dim = args.dim < 128 or args.dim % 128
-    if args.prompt_length < 64 or bad_dim or args.layers < 1 or any(n % 32 for n in args.gen_lengths):
-        parser.error("--prompt-length must be >= 64, --dim a positive multiple of 128, --layers >= 1 and every "
-                     "--gen-lengths value a multiple of 32 (the block length)")
+    if args.prompt_length < 64 or any(n % 32 for n in args.gen_lengths):
+        parser.error("--prompt-length must be >= 64 and every --gen-lengths value a multiple of 32 (the block "
+                     "length)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = bench_model(args.dim, args.layers).to(device)
-    print(f"\nblock caches: LLaDA-shaped random model ({args.layers} layers, d_model {args.dim}, head size 128, "
-          f"vocab {LLADA_VOCAB:,}) on {device} with {torch.get_num_threads()} threads; prompts of "
-          f"{args.prompt_length} tokens (batches: +-32, left-padded); blocks of 32, tau 0.9; tokens counted up to "
-          f"the first EOS (Fast-dLLM's count)")
+    model = MODELS[args.model]().to(device)
+    cfg, shape = model.config, Shape.of(model.config)
+    rates = measure_rates(device, next(model.parameters()).dtype)
+    print(f"\nblock caches: {args.model} random model ({cfg.n_layers} layers, d_model {cfg.d_model}, SwiGLU "
+          f"{cfg.ff_hidden}, head size 128, vocab {shape.vocab:,}) on {device} with {torch.get_num_threads()} "
+          f"threads, measured {rates.describe()}; prompts of {args.prompt_length} tokens (batches: +-32, "
+          f"left-padded); blocks of 32, tau 0.9; tokens counted up to the first EOS (Fast-dLLM's count); roof ms: "
+          f"a forward at the measured rates, x roof: measured / that")
+    print("\n".join(cost_share_lines(shape, args.prompt_length, min(args.gen_lengths))))
     print(HEADER, flush=True)
-    rows = throughput_table(model, lambda b: prompts(b, device=device, length=args.prompt_length), args.gen_lengths,
-                            args.batches, progress=lambda r: print(format_row(r), flush=True))
+    mask_id, eos_id = bench_ids(shape.vocab)
+    rows = throughput_table(model, lambda b: prompts(b, device=device, length=args.prompt_length, vocab=shape.vocab),
+                            args.gen_lengths, args.batches, mask_id, (eos_id,),
+                            progress=lambda r: print(format_row(r), flush=True), rates=rates)
     print("\n".join(ratio_lines(rows)))
+    for r in rows:
+        if r.decoder == "threshold+dual" and r.batch == 1:
+            ids, _ = prompts(1, device=device, length=args.prompt_length, vocab=shape.vocab)
+            print(peer_line(model, r, ids, mask_id), flush=True)
 
 
 if __name__ == "__main__":

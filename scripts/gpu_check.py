@@ -17,6 +17,13 @@ On a CUDA machine with LLaDA-8B-Instruct or Dream-v0-Instruct-7B (`--model`, hub
     python scripts/gpu_check.py [--model GSAI-ML/LLaDA-8B-Instruct | Dream-org/Dream-v0-Instruct-7B]
                                 [--skip-speed | --skip-logits]
                                 [--gen-lengths 256,512] [--batches 1,8]
+
+With `--random-weights` nothing is downloaded: LLaDA-8B-Instruct's exact shapes (`LladaConfig()`) with random
+weights, built on the GPU in bfloat16, and per L (256, 512) and batch (1, 8, 32) on 800-token prompts: ms per
+forward of the loop's three passes at the first block (uncached; prefix: the block and all after it; dual: the
+block alone), each against the roofline at the GPU's measured bandwidth and bfloat16 rate (mdlm_eval/roofline.py),
+peak memory, and the tokens/s those times give at LLaDA-8B's published tokens per forward (mdlm_eval.throughput
+PUBLISHED_TPF; `semi_ar` L/2: 2).
 """
 from __future__ import annotations
 
@@ -156,6 +163,101 @@ def time_table(model_id: str, gen_lengths=(256, 512), batches=(1, 8)) -> None:
     print("\n".join(ratio_lines(rows)))
 
 
+def random_model(config, device, dtype=torch.bfloat16):
+    """The native LLaDA model of `config` with its random initialisation, built directly on `device` in `dtype`."""
+    from mdlm_eval.models.llada import LladaModelLM
+
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            return LladaModelLM(config).eval()
+    finally:
+        torch.set_default_dtype(default)
+
+
+def first_block_passes(batch: int, prompt_len: int, gen_length: int, block: int = 32):
+    """The loop's three passes at the first block, as `roofline.Pass`es: uncached, prefix, dual."""
+    from mdlm_eval.roofline import Pass
+
+    total = prompt_len + gen_length
+    return {"uncached": Pass(batch, total, total, block), "prefix": Pass(batch, gen_length, total, block),
+            "dual": Pass(batch, block, total, block)}
+
+
+@torch.no_grad()
+def pass_seconds(model, batch: int, prompt_len: int, gen_length: int, block: int = 32, repeats: int = 3):
+    """Seconds of each first-block pass (best of `repeats` after one warm-up) on random prompts and a masked canvas."""
+    import time
+
+    device = next(model.parameters()).device
+    mask_id = model.config.mask_token_id
+    prompt = torch.randint(0, min(100_000, mask_id), (batch, prompt_len), device=device)
+    x = torch.cat([prompt, torch.full((batch, gen_length), mask_id, device=device)], dim=1)
+    span = (prompt_len, prompt_len + block)
+    cache = model(x, use_cache=True, logits_range=span).past_key_values
+    calls = {"uncached": lambda: model(x, logits_range=span),
+             "prefix": lambda: model(x[:, prompt_len:], past_key_values=cache, window_start=prompt_len,
+                                     logits_range=span),
+             "dual": lambda: model(x[:, span[0]:span[1]], past_key_values=cache, window_start=prompt_len,
+                                   logits_range=span)}
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    seconds = {}
+    for kind, call in calls.items():
+        call()
+        best = float("inf")
+        for _ in range(repeats):
+            sync()
+            start = time.perf_counter()
+            call()
+            sync()
+            best = min(best, time.perf_counter() - start)
+        seconds[kind] = best
+    return seconds
+
+
+def tokens_per_second(seconds: dict, batch: int, gen_length: int, tpf: float, block: int = 32) -> dict:
+    """Tokens/s of each decode at `tpf` tokens per forward per row, from the pass times: uncached, every pass is
+    full; cached, one full pass per block and the rest cached (prefix timed at the first block, its widest
+    window, so its figure is a lower bound)."""
+    blocks, passes = gen_length // block, gen_length / tpf
+    times = {"uncached": passes * seconds["uncached"]}
+    for kind in ("prefix", "dual"):
+        times[kind] = blocks * seconds["uncached"] + (passes - blocks) * seconds[kind]
+    return {kind: batch * gen_length / t for kind, t in times.items()}
+
+
+def random_weights_report(config, device, gen_lengths=(256, 512), batches=(1, 8, 32), prompt_len: int = 800,
+                          dtype=torch.bfloat16, rates=None, repeats: int = 3):
+    """The `--random-weights` lines, yielded as measured: per L and batch, each pass's ms, roofline ms and
+    multiple; peak memory; the tokens/s at LLaDA-8B's published tokens per forward."""
+    from mdlm_eval.roofline import Shape, measure_rates, pass_cost
+    from mdlm_eval.throughput import PUBLISHED_TPF
+
+    model = random_model(config, device, dtype)
+    shape, size = Shape.of(config), torch.finfo(dtype).bits // 8
+    rates = rates or measure_rates(device, dtype)
+    gpu = torch.device(device).type == "cuda"
+    yield from [f"random weights, {config.n_layers} layers, d_model {config.d_model}, vocab {shape.vocab:,}, {dtype}, "
+                f"{prompt_len}-token prompts, first block; measured {rates.describe()}",
+                f"{'L':>4}{'batch':>6}  {'pass':9}{'ms':>9}{'roof ms':>9}{'x roof':>7}{'peak GiB':>10}"]
+    for gen_length in gen_lengths:
+        tpf = PUBLISHED_TPF.get(gen_length, 2.0)
+        for batch in batches:
+            if gpu:
+                torch.cuda.reset_peak_memory_stats()
+            seconds = pass_seconds(model, batch, prompt_len, gen_length, repeats=repeats)
+            peak = torch.cuda.max_memory_allocated() / 2**30 if gpu else float("nan")
+            for kind, p in first_block_passes(batch, prompt_len, gen_length).items():
+                roof = rates.seconds(pass_cost(shape, p, size))
+                yield (f"{gen_length:4d}{batch:6d}  {kind:9}{1000 * seconds[kind]:9.2f}{1000 * roof:9.2f}"
+                       f"{seconds[kind] / roof:7.1f}{peak:10.1f}")
+            rate = tokens_per_second(seconds, batch, gen_length, tpf)
+            baseline = tokens_per_second(seconds, batch, gen_length, 2.0)["uncached"]
+            yield (f"{'':12}tokens/s at {tpf} tok/fwd (LLaDA-8B, tau 0.9): uncached {rate['uncached']:.0f}, "
+                   f"prefix {rate['prefix']:.0f}, dual {rate['dual']:.0f}; semi_ar L/2 uncached {baseline:.0f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="GSAI-ML/LLaDA-8B-Instruct")
@@ -164,11 +266,22 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-logits", action="store_true")
     parser.add_argument("--gen-lengths", type=positive_ints, default=[256, 512], help="of the speed table")
-    parser.add_argument("--batches", type=positive_ints, default=[1, 8], help="of the speed table")
+    parser.add_argument("--batches", type=positive_ints, default=None, help="of the speed table (1,8; "
+                        "--random-weights: 1,8,32)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="no download: time LLaDA-8B's shapes with random weights against the roofline")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("gpu_check needs a CUDA GPU (this machine has none)", file=sys.stderr)
         return 2
+    if args.random_weights:
+        from mdlm_eval.models.llada import LladaConfig
+
+        print(f"LLaDA-8B-Instruct shapes on {torch.cuda.get_device_name()}")
+        for line in random_weights_report(LladaConfig(), "cuda", args.gen_lengths, args.batches or [1, 8, 32]):
+            print(line, flush=True)
+        return 0
+    args.batches = args.batches or [1, 8]
     ok = args.skip_logits or check_logits(args.model, args.prompts, args.gen_length)
     if not args.skip_speed:
         time_table(args.model, args.gen_lengths, args.batches)

@@ -3,7 +3,6 @@
 is warned about as full diffusion."""
 from pathlib import Path
 
-import pytest
 
 from mdlm_eval.block_default import block_override
 from mdlm_eval.decoding import load_spec

@@ -82,3 +82,36 @@ def test_a_dream_folder_runs_the_logit_check_and_names_the_versions_its_code_nee
     assert gpu_check.check_logits(str(folder), 2, 16, device="cpu") is False
     out = capsys.readouterr().out
     assert out.startswith("FAIL the checkpoint's own code does not load") and "4.46 to 4.57" in out
+
+
+def test_random_weights_without_cuda_exits_2(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert gpu_check.main(["--random-weights"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_tokens_per_second_from_pass_times():
+    """L = 256 at 2.5 tokens per forward: 102.4 passes; cached, 8 of them full (one per block of 32)."""
+    rate = gpu_check.tokens_per_second({"uncached": 0.1, "prefix": 0.05, "dual": 0.02}, batch=2, gen_length=256,
+                                       tpf=2.5)
+    assert rate["uncached"] == pytest.approx(512 / 10.24)
+    assert rate["prefix"] == pytest.approx(512 / (8 * 0.1 + 94.4 * 0.05))
+    assert rate["dual"] == pytest.approx(512 / (8 * 0.1 + 94.4 * 0.02))
+
+
+def test_the_random_weights_report_on_a_tiny_config():
+    from mdlm_eval.models.llada import LladaConfig
+    from mdlm_eval.roofline import Rates
+
+    config = LladaConfig(d_model=32, n_heads=2, n_layers=2, mlp_hidden_size=48, vocab_size=64, embedding_size=64,
+                         mask_token_id=63, eos_token_id=62, pad_token_id=62)
+    lines = list(gpu_check.random_weights_report(config, "cpu", gen_lengths=(64,), batches=(1, 2), prompt_len=16,
+                                                 dtype=torch.float32, rates=Rates(1e6, 1e6), repeats=1))
+    assert len(lines) == 2 + 2 * 4 and "measured 0 GMAC/s, 0.0 GB/s" in lines[0]
+    passes = [line.split() for line in lines if line.split()[2:3] in (["uncached"], ["prefix"], ["dual"])]
+    kinds = ["uncached", "prefix", "dual"]
+    assert [p[:3] for p in passes] == [["64", b, k] for b in ["1", "2"] for k in kinds]
+    for _, _, _, ms, roof, x, _ in passes:
+        assert float(roof) > 100 and float(x) == pytest.approx(float(ms) / float(roof), abs=0.06)
+    assert lines[5].strip().startswith("tokens/s at 2.0 tok/fwd (LLaDA-8B, tau 0.9): uncached ")

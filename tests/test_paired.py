@@ -2,7 +2,6 @@
 leaderboard's use of them (bold only beyond noise, intervals in the versus tables)."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdlm_eval.paired import compare_runs, mcnemar, paired_difference, read_doc_scores
+from mdlm_eval.paired import compare_runs, mcnemar, paired_difference
 from tests.cli_helpers import run_cli
 from tests.test_leaderboard import table_rows, write_run
 

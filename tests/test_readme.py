@@ -61,6 +61,10 @@ ELSEWHERE = {
     "decoder=dream_entropy,steps=full,gen_length=256 --tasks mdlm_gsm8k": NEEDS_DREAM,
     "mdlm-eval run --decoder semi_ar --steps half": "the whole toy test set (512 samples); tests/test_block_default.py "
                                                     "checks its folder, semi_ar_steps-half_L32_bl8, and block 8",
+    "python -m mdlm_eval.throughput --gen-lengths 256 --batches 1": "part of `make bench` (minutes on 2 cores); "
+                                                                     "tests/test_throughput.py runs it on a tiny model",
+    "python scripts/gpu_check.py --random-weights": "needs a CUDA GPU; tests/test_gpu_check.py checks its arithmetic "
+                                                    "and its exit without one",
 }
 NEEDS_LLADA = "LLaDA-8B-Instruct from the hub, or a GPU"
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from mdlm_eval.roofline import LLADA_8B, macs_per_token
+
 BIN = Path(sys.executable).parent
 RUN = [str(BIN / "mdlm-eval"), "run", "--decoder", "semi_ar", "--limit", "6", "--batch-size", "2"]
 
@@ -53,6 +55,11 @@ def test_run_writes_lm_eval_files_and_manifest(single):
     assert "decoder=semi_ar" in results["config"]["model_args"]
     rows = [json.loads(l) for p in run_dir.rglob("samples_*.jsonl") for l in p.read_text().splitlines()]
     assert len(rows) == 12 and all(r["nfe"] == 16 and len(r["trace_step"]) == 32 for r in rows)
+    assert all(r["tpf"] == r["tokens_to_eos"] / 16 and 0 < r["tokens_to_eos"] <= 32 and r["prompt_tokens"] > 0
+               for r in rows)
+    assert manifest["tpf"] == pytest.approx(sum(r["tokens_to_eos"] for r in rows) / (12 * 16))
+    per_token = [macs_per_token(LLADA_8B, r["prompt_tokens"], [(0, 32)], 16, "none") for r in rows]
+    assert manifest["llada8b_macs_per_token"] == pytest.approx(sum(per_token) / 12)
     assert "reused 0 of 12 finished samples" in proc.stderr
     assert "mdlm_toy_sudoku  n 6, NFE/sample 16.0" in proc.stdout and f"written  {run_dir}" in proc.stdout
     sudoku = results["results"]["mdlm_toy_sudoku"]  # lm-eval's file carries the clustered SE of cell accuracy

@@ -4,8 +4,9 @@ import re
 import pytest
 import torch
 
-from mdlm_eval.throughput import (DECODERS, MASK as LLADA_MASK, bench_model, format_table, main, prompts, ratio_lines,
-                                  throughput_table, tokens_to_eos)
+from mdlm_eval.roofline import LLADA_8B, Pass, Rates, Shape, pass_cost
+from mdlm_eval.throughput import (DECODERS, Row, bench_ids, bench_model, cost_share_lines, format_table, main,
+                                  peer_line, prompts, ratio_lines, throughput_table, tokens_to_eos)
 
 from tests.decoding.test_cache import EOS, MASK, tiny_llada
 
@@ -24,16 +25,23 @@ def test_the_table_and_its_ratio_lines():
         return ids, (mask if batch > 1 else None)
 
     rows = throughput_table(tiny_llada(), make_prompts, gen_lengths=(32,), batches=(1, 2), mask_id=MASK,
-                            eos_ids=(EOS,))
+                            eos_ids=(EOS,), rates=Rates(1e9, 1e9))
     assert [(r.decoder, r.batch) for r in rows] == [(d, b) for b in (1, 2) for d in DECODERS]
     semi_ar = rows[0]
     assert semi_ar.forwards == 16 and 0 <= semi_ar.tokens <= 32
-    assert all(r.forwards >= 1 and r.seconds > 0 for r in rows)
+    assert all(r.forwards >= 1 and r.seconds > 0 and r.roofline_seconds > 0 for r in rows)
+    # semi_ar's 16 uncached passes over 6 + 32 positions, logits of its block of 32, at 1e9 MAC/s and 1e9 B/s
+    shape = Shape.of(tiny_llada().config)
+    assert semi_ar.roofline_seconds == pytest.approx(16 * Rates(1e9, 1e9).seconds(pass_cost(shape, Pass(1, 38, 38, 32),
+                                                                                              8)))
     assert [r.forwards for r in rows[:3]] == [16, 16, 16]  # semi_ar with a cache: the same passes
     lines = ratio_lines(rows)
-    assert len(lines) == 10
+    assert len(lines) == 12
+    assert all(re.fullmatch(r"per forward at L=32, batch [12]: prefix cache \d\.\d\dx, dual cache \d\.\d\dx of an "
+                            r"uncached pass", x) for x in lines[::6])
     assert all(re.fullmatch(r"(threshold|semi_ar L/2)(\+prefix|\+dual)? vs semi_ar L/2 at L=32, batch [12]: "
-                            r"\d+\.\dx tokens/s", x) for x in lines)
+                            r"\d+\.\dx tokens/s measured \(\d+\.\d\d tok/fwd\)", x)
+               for i, x in enumerate(lines) if i % 6)
     assert len(format_table(rows).splitlines()) == 13
 
 
@@ -42,6 +50,7 @@ def test_the_table_and_its_ratio_lines():
     (["--batches", "1,0"], "positive integers"),
     (["--gen-lengths", "100"], "multiple of 32"),
     (["--prompt-length", "10"], "--prompt-length must be >= 64"),
+    (["--model", "big"], "invalid choice"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(argv, words, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -49,14 +58,50 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, words, capsys):
     assert stop.value.code == 2 and words in capsys.readouterr().err.splitlines()[-1]
 
 
+def test_the_bench_model_has_llada_8bs_cost_shares():
+    """Uncached, prefix and dual passes at an 800-token prompt, L = 256 and 512: within 3 points of LLaDA-8B."""
+    shape = Shape.of(bench_model().config)
+    for gen_length in (256, 512):
+        total = 800 + gen_length
+        for p in (Pass(1, total, total, 32), Pass(1, gen_length, total, 32), Pass(1, 32, total, 32)):
+            ours, llada = pass_cost(shape, p).shares(), pass_cost(LLADA_8B, p).shares()
+            assert all(abs(ours[k] - llada[k]) < 0.03 for k in ours), (p, ours, llada)
+    lines = cost_share_lines(shape, 800, 256)
+    assert lines[1] == "  this model  uncached 96.0%/3.8%/0.2%, prefix 95.3%/3.8%/0.9%, dual 89.7%/3.6%/6.7%"
+    assert lines[2] == "  LLaDA-8B    uncached 96.0%/3.8%/0.2%, prefix 95.3%/3.8%/0.9%, dual 89.8%/3.6%/6.7%"
+
+
 def test_the_bench_model_has_logits_shaped_like_a_trained_models():
     """Top logits well above a flat bulk, spanning under 87 nats: exp never leaves float32's normal range (where
     it runs 40x slower and would make the loop's softmax look dearer than on a real model)."""
     model = bench_model()
-    ids, _ = prompts(1, length=64)
-    canvas = torch.cat([ids, torch.full((1, 32), LLADA_MASK)], dim=1)
+    mask_id, eos_id = bench_ids(model.config.vocab_size)
+    assert (mask_id, eos_id) == (7935, 7934)
+    ids, _ = prompts(1, length=64, vocab=model.config.vocab_size)
+    assert ids.max() < eos_id
+    canvas = torch.cat([ids, torch.full((1, 32), mask_id)], dim=1)
     with torch.no_grad():
         logits = model(canvas, logits_range=(64, 96)).logits[0]
     top, bottom = logits.max(-1).values, logits.min(-1).values
     assert (top - bottom < 87).all() and (top > 15).all()
     assert len(set(logits.argmax(-1).tolist())) > 1  # positions differ
+
+
+def test_ratios_at_the_published_tokens_per_forward():
+    """threshold at 10 ms per forward committing 1 token per forward against semi_ar at 20 ms and 2: measured 1.0x;
+    at LLaDA-8B's 2.5 tokens per forward (L = 256) 2.5x."""
+    rows = [Row("semi_ar L/2", 256, 1, 2.56, 128, 256), Row("threshold", 256, 1, 2.56, 256, 256)]
+    assert ratio_lines(rows) == ["threshold vs semi_ar L/2 at L=256: 1.0x tokens/s measured (1.00 tok/fwd), 2.5x at "
+                                 "LLaDA-8B's published 2.5 tok/fwd"]
+
+
+def test_the_peer_line_decodes_the_same_tokens():
+    model = tiny_llada()
+    ids = torch.randint(3, 40, (1, 6), generator=torch.Generator().manual_seed(0))
+    row = throughput_table(model, lambda b: (ids, None), gen_lengths=(64,), batches=(1,), mask_id=MASK,
+                           eos_ids=(EOS,))[-1]
+    assert re.fullmatch(r"ours vs Fast-dLLM loop, threshold\+dual, L=64, batch 1: \d+\.\dx time \(.*\)",
+                        peer_line(model, row, ids, MASK))
+    row.sequences[0, -1] = (row.sequences[0, -1] + 1) % 40
+    with pytest.raises(RuntimeError, match="different tokens"):
+        peer_line(model, row, ids, MASK)

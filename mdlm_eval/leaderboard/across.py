@@ -63,8 +63,8 @@ def template_table(board: Leaderboard, task: str, metric: str) -> Table | None:
             pair = paired(board, groups[a][t], groups[b][t], task, metric)
             notes.append(f"{t}: {a} - {b} = " + (pair.text() if pair else f"{value[groups[a][t]] - value[groups[b][t]]:+.2f}"))
         lines.append(f"{a} / {b} ({'; '.join(notes)})")
-    caption = (f"Score (percent) under each prompt template; mean and spread (max - min) over templates; flips = the "
-               f"number of other settings whose order with this one differs between templates. "
+    caption = ("Score (percent) under each prompt template; mean and spread (max - min) over templates; flips = the "
+               "number of other settings whose order with this one differs between templates. "
                + (f"Ranking flips ({len(swapped)}; paired difference [95% CI], * = excludes zero): "
                   + " | ".join(lines) if swapped else "No ranking flips between templates."))
     return Table(f"{task}/{metric} across prompt templates", caption,

@@ -23,7 +23,7 @@ TAIL = ["template", "steps", "gen_length", "seed", "limit", "samples"]  # identi
 SPEC_SKIP = {"name", "description", "steps"}  # the preset name is `decoder`; the resolved steps are `steps`
 COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample", "early_eos_share"]
 EXTRAS = ["steps_arg", "samples_decoded", "samples_reused", "seconds_per_sample_from", "decode_seconds_per_sample",
-          "tokens_per_second"]  # read when the manifest has them, never required
+          "tokens_per_second", "tpf", "llada8b_macs_per_token"]  # read when the manifest has them, never required
 
 ENV = ["device_name", "device_count", "driver", "cuda", "torch", "transformers", "lm_eval", "peft", "mdlm-eval",
        "dtype", "attention", "deterministic"]  # mdlm_eval.environment.COMPARED: a column where rows differ

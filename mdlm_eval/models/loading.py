@@ -87,7 +87,7 @@ def load_model(
     (the toy's 32) or None. Raises `UsageError` for anything the caller can fix (a missing file, an unknown dtype
     or family, untrusted code, an adapter that does not fit).
     """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

@@ -24,7 +24,6 @@ import shutil
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 

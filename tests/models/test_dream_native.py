@@ -1,6 +1,5 @@
 """The native Dream model against Dream's own modeling code, on a tiny random-weight fixture (see its README);
 loading Dream folders; Dream's end-of-turn token."""
-import json
 
 import pytest
 import torch

@@ -16,7 +16,7 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.models.loading import load_model
 from mdlm_eval.training.cj_grpo import cj_grpo_loss, committed_logps
 from mdlm_eval.training.config import load_config
-from mdlm_eval.training.diffu_grpo import diffu_grpo_loss, iteration_logps
+from mdlm_eval.training.diffu_grpo import iteration_logps
 from mdlm_eval.training.objectives import group_advantages
 from mdlm_eval.training.rollout import state_at
 from mdlm_eval.training.trainer import GRPOTrainer, train
