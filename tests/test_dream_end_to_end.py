@@ -1,5 +1,7 @@
-"""A Dream folder (the tiny fixture with Dream's special tokens and chat template) through `mdlm-eval run` at
-batch 8 (left-padded) and `lm_eval --model mdlm` at batch 1: the same generations, store, manifest, leaderboard."""
+"""A Dream folder (the tiny fixture with Dream's special tokens and chat template) under Dream's published
+evaluation sampler (`dream_instruct_eval`: entropy, temperature 0.1, top_p 0.9) through `mdlm-eval run` at batch 8
+(left-padded) and `lm_eval --model mdlm` at batch 1: the same generations (each row draws from its own stream),
+store, manifest, leaderboard."""
 import json
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from tests.cli_helpers import run_cli
 from tests.models.dream_checkpoint import make_dream_folder
 
 # Both toy tasks (prompts of two lengths), 4 documents each: one left-padded batch of 8 at --batch-size 8.
-SETTINGS = dict(decoder="semi_ar", gen_length="16", block_length="8")
+SETTINGS = dict(decoder="dream_instruct_eval", gen_length="16", steps="8")
 
 
 def samples(run_dir: Path) -> dict:
@@ -40,7 +42,7 @@ def batched_run(dream, tmp_path_factory):
         with pytest.raises(SystemExit) as exit_info:
             cli.main()
     assert exit_info.value.code == 0
-    return out, out / "dream" / "semi_ar_steps-half_L16_bl8_limit4"
+    return out, out / "dream" / "dream_instruct_eval_steps-8_L16_T0.1_limit4"
 
 
 def test_run_writes_store_manifest_and_leaderboard(batched_run, monkeypatch, capsys):
@@ -68,3 +70,9 @@ def test_lm_eval_at_batch_1_decodes_as_the_padded_batch(dream, batched_run, tmp_
     results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
     assert "acc,none" in results["results"]["mdlm_toy_countdown"]
     assert samples(tmp_path) == samples(batched_run[1])
+
+
+def test_wino_on_dream_is_one_line(dream, tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "run", "--model", str(dream), "--decoder", "wino", "--gen-length", "16", "--block-length", "8",
+                           "--tasks", "mdlm_toy_countdown", "--limit", "1", "--output-path", str(tmp_path))
+    assert code == 2 and err.strip().splitlines()[-1].startswith("mdlm-eval: error: commit wino is defined for LLaDA")

@@ -26,7 +26,7 @@ RUNNABLE = {
     "mdlm-eval train cj-grpo --config toy --dry-run": ("tmp", "global batch per optimizer step: 4 prompts x 6"),
 }
 # Commands that need what a test here does not have, and why
-NEEDS_DREAM = "Dream-v0-Instruct-7B from the hub and a GPU (tests/test_dream_end_to_end.py runs a tiny Dream)"
+NEEDS_DREAM = "a Dream-7B checkpoint from the hub and a GPU (tests/test_dream_end_to_end.py runs a tiny Dream)"
 ELSEWHERE = {
     "make run": "installs a virtual environment (what `make test` itself runs in)",
     "make test": "the test suite itself",
@@ -59,6 +59,8 @@ ELSEWHERE = {
     "--tasks mdlm_gsm8k": NEEDS_DREAM,
     "lm_eval --model mdlm --apply_chat_template --model_args pretrained=Dream-org/Dream-v0-Instruct-7B,"
     "decoder=dream_entropy,steps=full,gen_length=256 --tasks mdlm_gsm8k": NEEDS_DREAM,
+    "lm_eval --model mdlm --model_args pretrained=Dream-org/Dream-v0-Base-7B,decoder=dream_entropy,steps=full,"
+    "gen_length=256,chat=none,batch_size=8 --tasks gsm8k --num_fewshot 5": NEEDS_DREAM,
     "mdlm-eval run --decoder semi_ar --steps half": "the whole toy test set (512 samples); tests/test_block_default.py "
                                                     "checks its folder, semi_ar_steps-half_L32_bl8, and block 8",
     "python -m mdlm_eval.throughput --gen-lengths 256 --batches 1": "part of `make bench` (minutes on 2 cores); "

@@ -58,7 +58,8 @@ def test_run_writes_lm_eval_files_and_manifest(single):
     assert all(r["tpf"] == r["tokens_to_eos"] / 16 and 0 < r["tokens_to_eos"] <= 32 and r["prompt_tokens"] > 0
                for r in rows)
     assert manifest["tpf"] == pytest.approx(sum(r["tokens_to_eos"] for r in rows) / (12 * 16))
-    per_token = [macs_per_token(LLADA_8B, r["prompt_tokens"], [(0, 32)], 16, "none") for r in rows]
+    blocks = [(0, 8), (8, 16), (16, 24), (24, 32)]  # the toy's block of 8
+    per_token = [macs_per_token(LLADA_8B, r["prompt_tokens"], blocks, 16, "none") for r in rows]
     assert manifest["llada8b_macs_per_token"] == pytest.approx(sum(per_token) / 12)
     assert "reused 0 of 12 finished samples" in proc.stderr
     assert "mdlm_toy_sudoku  n 6, NFE/sample 16.0" in proc.stdout and f"written  {run_dir}" in proc.stdout

@@ -274,6 +274,9 @@ class WinoRule(CommitRule):
     def make_forward(self, model, prompt_len, mask_id):
         if self.spec.cfg_scale > 0:
             raise UsageError("commit wino cannot take cfg_scale: its shadow-block forward has no guidance")
+        if getattr(model, "logits_lead", 0):  # Dream: logits[i] is output i - 1
+            raise UsageError("commit wino is defined for LLaDA-style models only: on a model with shifted logits "
+                             "(Dream) the shadow block's first prediction would come from the canvas's last token")
         if "position_ids" not in inspect.signature(model.forward).parameters:
             raise UsageError("commit wino needs a model whose forward takes position_ids and a [b, 1, T, T] "
                              "attention mask (WINO's own LLaDA model file); this one does not")
