@@ -285,9 +285,10 @@ def check_tasks(grid: Grid) -> None:
     from lm_eval.tasks import TaskManager
 
     from mdlm_eval import runner
+    from mdlm_eval.paths import TASKS_DIR
 
     try:
-        runner.check_tasks(TaskManager(include_path=str(runner.TASKS_DIR)), grid.tasks)
+        runner.check_tasks(TaskManager(include_path=str(TASKS_DIR)), grid.tasks)
     except UsageError as e:
         raise UsageError(f"{grid.source}: {e}") from None
 
