@@ -162,7 +162,8 @@ class Rates:
         return f"{self.macs_per_second / 1e9:,.0f} GMAC/s, {self.bytes_per_second / 1e9:,.1f} GB/s"
 
 
-def _best_seconds(work, repeats: int, device: torch.device) -> float:
+def best_seconds(work, repeats: int, device: torch.device) -> float:
+    """The fastest of `repeats` timed calls of `work` after one warm-up (the device synchronised around each)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     work()
     best = float("inf")
@@ -184,8 +185,8 @@ def measure_rates(device="cpu", dtype=torch.float32, size: int | None = None, co
     n = size or (8192 if gpu else 1024)
     a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
     out = torch.empty(n, n, device=device, dtype=dtype)
-    matmul = _best_seconds(lambda: torch.mm(a, b, out=out), repeats, device)
+    matmul = best_seconds(lambda: torch.mm(a, b, out=out), repeats, device)
     count = (copy_mib or (2048 if gpu else 256)) * 2**20 // (torch.finfo(dtype).bits // 8)
     src, dst = torch.ones(count, device=device, dtype=dtype), torch.empty(count, device=device, dtype=dtype)
-    copy = _best_seconds(lambda: dst.copy_(src), repeats, device)
+    copy = best_seconds(lambda: dst.copy_(src), repeats, device)
     return Rates(n ** 3 / matmul, 2 * src.nbytes / copy)

@@ -188,7 +188,7 @@ def first_block_passes(batch: int, prompt_len: int, gen_length: int, block: int 
 @torch.no_grad()
 def pass_seconds(model, batch: int, prompt_len: int, gen_length: int, block: int = 32, repeats: int = 3):
     """Seconds of each first-block pass (best of `repeats` after one warm-up) on random prompts and a masked canvas."""
-    import time
+    from mdlm_eval.roofline import best_seconds
 
     device = next(model.parameters()).device
     mask_id = model.config.mask_token_id
@@ -201,19 +201,7 @@ def pass_seconds(model, batch: int, prompt_len: int, gen_length: int, block: int
                                      logits_range=span),
              "dual": lambda: model(x[:, span[0]:span[1]], past_key_values=cache, window_start=prompt_len,
                                    logits_range=span)}
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    seconds = {}
-    for kind, call in calls.items():
-        call()
-        best = float("inf")
-        for _ in range(repeats):
-            sync()
-            start = time.perf_counter()
-            call()
-            sync()
-            best = min(best, time.perf_counter() - start)
-        seconds[kind] = best
-    return seconds
+    return {kind: best_seconds(call, repeats, device) for kind, call in calls.items()}
 
 
 def tokens_per_second(seconds: dict, batch: int, gen_length: int, tpf: float, block: int = 32) -> dict:

@@ -167,5 +167,16 @@ def test_wino_re_masks_committed_tokens(monkeypatch):
 def test_wino_refuses_what_it_cannot_honour():
     with pytest.raises(UsageError, match="cannot take cfg_scale"):
         decode(TinyMDLM(), prompts(1, 3), "wino", gen_length=32, cfg_scale=1.0, **IDS)
-    with pytest.raises(UsageError, match="needs a model whose forward takes position_ids"):
+    with pytest.raises(UsageError, match="defined for LLaDA-style models only"):  # Dream's shifted logits
         decode(ShiftedLogits(TinyMDLM()), prompts(1, 3), "wino", gen_length=32, **IDS)
+
+    class NoPositions(torch.nn.Module):  # a checkpoint's own code without position_ids
+        def __init__(self):
+            super().__init__()
+            self.inner = TinyMDLM()
+
+        def forward(self, input_ids, attention_mask=None):
+            return self.inner(input_ids, attention_mask=attention_mask)
+
+    with pytest.raises(UsageError, match="needs a model whose forward takes position_ids"):
+        decode(NoPositions(), prompts(1, 3), "wino", gen_length=32, **IDS)

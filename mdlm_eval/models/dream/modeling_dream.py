@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
-from mdlm_eval.models.llada.modeling_llada import LladaOutput, RMSNorm, rotary_tables, rotate
+from mdlm_eval.models.llada.modeling_llada import LladaOutput, RMSNorm, attend, rotary_tables, rotate
 
 from .configuration_dream import DreamConfig
 
@@ -52,17 +52,8 @@ class DreamAttention(nn.Module):
         q = self.q_proj(x).view(b, w, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, w, self.kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, w, self.kv_heads, self.head_dim).transpose(1, 2)
-        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        present = (k, v)
-        if past is not None:  # keys = cached[:s] ++ window ++ cached[s+W:]
-            s, e = window_start, window_start + w
-            k = torch.cat([past[0][:, :, :s], k, past[0][:, :, e:]], dim=2)
-            v = torch.cat([past[1][:, :, :s], v, past[1][:, :, e:]], dim=2)
-        if self.kv_heads != self.n_heads:
-            k = k.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
-            v = v.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # bidirectional: no causal mask
-        return self.o_proj(y.transpose(1, 2).reshape(b, w, -1)), present
+        y, present = attend(rotate(q, cos, sin), rotate(k, cos, sin), v, mask, past, window_start)
+        return self.o_proj(y), present
 
 
 class DreamMLP(nn.Module):

@@ -80,6 +80,23 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return (h * cos + torch.cat([-h[..., half:], h[..., :half]], dim=-1) * sin).to(x.dtype)
 
 
+def attend(q, k, v, mask, past=None, window_start: int = 0):
+    """Bidirectional SDPA (no causal mask) of a window's rotated q, k [b, h, W, d] and v; with `past`, the keys
+    are cached[:s] ++ window ++ cached[s+W:] (s = `window_start`); grouped key/value heads are repeated to q's.
+    Returns (output [b, W, h * d], the window's (k, v) to cache)."""
+    b, heads, w, _ = q.shape
+    present = (k, v)
+    if past is not None:
+        s, e = window_start, window_start + w
+        k = torch.cat([past[0][:, :, :s], k, past[0][:, :, e:]], dim=2)
+        v = torch.cat([past[1][:, :, :s], v, past[1][:, :, e:]], dim=2)
+    if k.shape[1] != heads:
+        k = k.repeat_interleave(heads // k.shape[1], dim=1)
+        v = v.repeat_interleave(heads // v.shape[1], dim=1)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return y.transpose(1, 2).reshape(b, w, -1), present
+
+
 class LladaBlock(GradientCheckpointingLayer):
     """One transformer block; `activation_checkpointing_enable()` recomputes it in backward."""
 
@@ -104,17 +121,8 @@ class LladaBlock(GradientCheckpointingLayer):
         q = self.q_proj(h).view(b, w, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(h).view(b, w, self.kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(h).view(b, w, self.kv_heads, self.head_dim).transpose(1, 2)
-        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        present = (k, v)
-        if past is not None:  # keys = cached[:s] ++ window ++ cached[s+W:]
-            s, e = window_start, window_start + w
-            k = torch.cat([past[0][:, :, :s], k, past[0][:, :, e:]], dim=2)
-            v = torch.cat([past[1][:, :, :s], v, past[1][:, :, e:]], dim=2)
-        if self.kv_heads != self.n_heads:
-            k = k.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
-            v = v.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # bidirectional: no causal mask
-        x = x + self.attn_out(y.transpose(1, 2).reshape(b, w, -1))
+        y, present = attend(rotate(q, cos, sin), rotate(k, cos, sin), v, key_mask, past, window_start)
+        x = x + self.attn_out(y)
         h = self.ff_norm(x)
         return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h)), present
 
