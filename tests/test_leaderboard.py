@@ -213,6 +213,29 @@ def test_new_spec_fields_old_manifests_and_measured_fractional_nfe(tmp_path: Pat
         "semi_ar cache=none", "threshold cache=none", "threshold cache=none", "threshold cache=prefix"]
 
 
+def test_accuracy_under_parallelism_of_each_knob_sweep(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    threshold = {"commit": "threshold", "cache": "none"}
+    for tau, tpf, acc in ((0.9, 1.0, 0.80), (0.7, 2.0, 0.78), (0.5, 4.0, 0.60)):  # 60 < 80 - 5: dropped
+        write_run(root, decoder="threshold", steps=32, scores={"t": acc}, nfe=8, folder=f"thr{tau}",
+                  spec={**threshold, "threshold": tau}, manifest={"tpf": tpf})
+    for steps, tpf, acc in ((32, 1.0, 0.75), (16, 2.0, 0.70), (8, None, 0.5)):  # a run without TPF is left out
+        write_run(root, steps=steps, scores={"t": acc}, nfe=steps, folder=f"semi{steps}",
+                  manifest={"tpf": tpf} if tpf else {})
+    write_run(root, decoder="threshold", steps=32, scores={"t": 0.9}, nfe=8, folder="prefix",  # a sweep of one
+              spec={**threshold, "threshold": 0.9, "cache": "prefix"}, manifest={"tpf": 1.5})
+    build_leaderboard(root, tmp_path / "out", reference_dir=None)
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    header, rows = table_rows(md, "t/acc accuracy under parallelism (AUP)")
+    assert header == ["setting", "knob", "values", "points", "TPF range", "AUP"]
+    # y_max = 80, the best score of the sweeps' points (not the single run's 90); W(y) = min(exp(-3 (1 - y/80)), 1)
+    # threshold: 1 x 80 + (2 - 1) (78 W(78) + 80 W(80)) / 2 = 80 + (78 x 0.927743 + 80 x 1) / 2 = 156.18
+    # semi_ar:   1 x 75 + (2 - 1) (70 W(70) + 75 W(75)) / 2 = 75 + (70 x 0.687289 + 75 x 0.829029) / 2 = 130.14
+    assert rows == [["threshold cache=none steps=32", "threshold", "0.9, 0.7, 0.5", "3", "1.00 - 4.00", "156.18"],
+                    ["semi_ar cache=none", "steps", "32, 16", "2", "1.00 - 2.00", "130.14"]]
+    assert "y_max = 80.00" in md and "**AUP**: accuracy under parallelism (d3LLM: arXiv 2601.07568" in md
+
+
 def test_checkpoints_against_their_base_in_the_paper_layout(tmp_path: Path) -> None:
     root = tmp_path / "results"
     for peft, offset in ((None, 0.0), ("/ckpt/toy-cj-grpo", 0.25), ("toy-diffu-grpo", 0.125)):

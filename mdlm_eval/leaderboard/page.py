@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mdlm_eval.errors import UsageError
-from mdlm_eval.leaderboard.across import template_tables
+from mdlm_eval.leaderboard.across import aup_tables, template_tables
 from mdlm_eval.leaderboard.plots import FACET_SEP, MAX_SERIES
 from mdlm_eval.leaderboard.read import COST, EXTRAS, HEAD
 from mdlm_eval.leaderboard.tables import (Cell, Leaderboard, Table, best_runs, cache_table, checkpoint_table,
@@ -62,7 +62,7 @@ class Page:
 def page_of(board: Leaderboard, plots: dict[str, bytes], orders: dict[str, bytes]) -> Page:
     main = [task_table(board, t) for t in board.tasks]
     main += [t for t in (checkpoint_table(board)[0], cache_table(board)[0]) if t is not None]
-    main += template_tables(board)
+    main += template_tables(board) + aup_tables(board)
     relevant = relevant_reference(board)
     published = [t for t in (comparison_table(board),) if t is not None]
     if relevant.any():

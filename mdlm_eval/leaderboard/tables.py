@@ -51,6 +51,12 @@ DEFINITIONS = {
     "early EOS %": "share of EOS among the tokens unmasked in the first quarter of the steps, in percent: the "
                    "'EOS trap' statistic of arXiv 2509.23924 (EOSER+ASS); recorded only by runs with `--trace` "
                    "(empty otherwise)",
+    "AUP": "accuracy under parallelism (d3LLM: arXiv 2601.07568; as hao-ai-lab/d3LLM "
+           "`AUP_leaderboard/aup_utils.py` computes it) of a decoder swept over one knob (steps, threshold, factor or "
+           "gamma), over its (TPF, score) points in TPF order: rho_1 y_1 + sum_i (rho_i - rho_(i-1)) (y_i W(y_i) + "
+           "y_(i-1) W(y_(i-1))) / 2 with W(y) = min(exp(-3 (1 - y / y_max)), 1) and y_max the best score among the "
+           "task metric's sweeps; points more than 5 below the lowest-TPF point's score are dropped. TPF = tokens "
+           "up to and including the first EOS / forward passes (manifest `tpf`)",
     "seed": "the run's seed (`--seed`)",
     "limit": "lm-eval's `--limit` (samples per task), empty for the full task",
     "block": "decoder spec `block_length`: tokens per semi-autoregressive block (empty: one block, or ascending "
