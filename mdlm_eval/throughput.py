@@ -14,7 +14,8 @@ length of the 5-shot GSM8K prompts of Fast-dLLM's Table 1 (3,030 characters on a
 `--model head-heavy` runs the former bench model (LLaDA's vocabulary on 8 narrow layers). Each row also gives the
 time its passes would take at this machine's measured multiply-add rate and bandwidth (`mdlm_eval.roofline`) and
 the measured time as a multiple of it; at batch 1 the `threshold`+dual row is timed against the re-statement of
-Fast-dLLM's own loop on the same prompt (identical tokens). `scripts/gpu_check.py` times the same table with
+Fast-dLLM's own loop on the same prompt (identical tokens), at batch 8 its tokens per second against that loop's
+on each of the 8 prompts alone (identical tokens, row by row). `scripts/gpu_check.py` times the same table with
 LLaDA-8B-Instruct's weights on a GPU, and `--random-weights` its passes in LLaDA-8B's shapes without a download.
 """
 from __future__ import annotations
@@ -166,22 +167,50 @@ def measure(model, decoder: str, gen_length: int, input_ids, attention_mask, mas
     return Row(decoder, gen_length, input_ids.shape[0], seconds, out.nfe, tokens, roofline, out.sequences)
 
 
-def peer_line(model, ours: Row, input_ids, mask_id: int = MASK) -> str:
-    """`ours vs Fast-dLLM loop, threshold+dual, L=256, batch 1: 0.7x time`: the same decode by the re-statement of
-    Fast-dLLM's `generate_with_dual_cache` (`reference.fast_dllm_cached_generate`: full-canvas logits, softmax over
-    the window, batch 1), same weights and prompt; raises if the tokens differ."""
-    assert ours.decoder == "threshold+dual" and ours.batch == 1
-    sync = torch.cuda.synchronize if input_ids.is_cuda else (lambda: None)
+def fast_dllm_loop(model, prompt, gen_length: int, mask_id: int = MASK) -> tuple[torch.Tensor, float]:
+    """(canvas, seconds): one prompt [1, P] decoded by the re-statement of Fast-dLLM's `generate_with_dual_cache`
+    (`reference.fast_dllm_cached_generate`: full-canvas logits, softmax over the window, batch 1; blocks of 32,
+    tau 0.9), timed."""
+    sync = torch.cuda.synchronize if prompt.is_cuda else (lambda: None)
     sync()
     start = time.perf_counter()
-    theirs, _ = fast_dllm_cached_generate(model, input_ids, steps=ours.gen_length, gen_length=ours.gen_length,
-                                          block_length=32, mask_id=mask_id, threshold=0.9, cache="dual")
+    theirs, _ = fast_dllm_cached_generate(model, prompt, steps=gen_length, gen_length=gen_length, block_length=32,
+                                          mask_id=mask_id, threshold=0.9, cache="dual")
     sync()
-    seconds = time.perf_counter() - start
+    return theirs, time.perf_counter() - start
+
+
+def peer_line(model, ours: Row, input_ids, mask_id: int = MASK) -> str:
+    """`ours vs Fast-dLLM loop, threshold+dual, L=256, batch 1: 0.7x time`: the same decode by Fast-dLLM's loop
+    (`fast_dllm_loop`), same weights and prompt; raises if the tokens differ."""
+    assert ours.decoder == "threshold+dual" and ours.batch == 1
+    theirs, seconds = fast_dllm_loop(model, input_ids, ours.gen_length, mask_id)
     if not torch.equal(theirs, ours.sequences):
         raise RuntimeError("decode and the Fast-dLLM loop gave different tokens")
     return (f"ours vs Fast-dLLM loop, threshold+dual, L={ours.gen_length}, batch 1: {ours.seconds / seconds:.1f}x "
             f"time ({ours.seconds:.2f} s against {seconds:.2f} s)")
+
+
+def batch_peer_line(model, ours: Row, input_ids, attention_mask, mask_id: int = MASK,
+                    eos_ids: tuple[int, ...] = (EOS,)) -> str:
+    """`ours vs Fast-dLLM loop, threshold+dual, L=256, batch 8: 2.9x tokens/s`: our batched decode (left-padded
+    prompts, exact per row) against Fast-dLLM's loop (`fast_dllm_loop`, batch 1 only) run on each prompt alone,
+    tokens/s = tokens before each row's first EOS, summed over the rows / seconds (ours over the loop's); raises
+    if any row's tokens differ."""
+    assert ours.decoder == "threshold+dual"
+    seconds, generated = 0.0, []
+    for row in range(ours.batch):
+        kept = slice(None) if attention_mask is None else attention_mask[row].bool()
+        prompt = input_ids[row:row + 1, kept]
+        theirs, took = fast_dllm_loop(model, prompt, ours.gen_length, mask_id)
+        if not torch.equal(theirs[0, prompt.shape[1]:], ours.sequences[row, input_ids.shape[1]:]):
+            raise RuntimeError(f"decode and the Fast-dLLM loop gave different tokens in row {row}")
+        seconds += took
+        generated.append(theirs[:, prompt.shape[1]:])
+    theirs_rate = tokens_to_eos(torch.cat(generated), list(eos_ids)) / seconds
+    return (f"ours vs Fast-dLLM loop, threshold+dual, L={ours.gen_length}, batch {ours.batch}: "
+            f"{ours.tokens_per_second / theirs_rate:.1f}x tokens/s ({ours.tokens_per_second:.1f} against "
+            f"{theirs_rate:.1f} tokens/s)")
 
 
 def throughput_table(model, make_prompts, gen_lengths=(256, 512), batches=(1, 8), mask_id: int = MASK,
@@ -308,9 +337,11 @@ def main(argv=None) -> None:
                             progress=lambda r: print(format_row(r), flush=True), rates=rates)
     print("\n".join(ratio_lines(rows)))
     for r in rows:
-        if r.decoder == "threshold+dual" and r.batch == 1:
-            ids, _ = prompts(1, device=device, length=args.prompt_length, vocab=shape.vocab)
-            print(peer_line(model, r, ids, mask_id), flush=True)
+        if r.decoder == "threshold+dual" and r.batch in (1, 8):
+            ids, mask = prompts(r.batch, device=device, length=args.prompt_length, vocab=shape.vocab)
+            line = (peer_line(model, r, ids, mask_id) if r.batch == 1
+                    else batch_peer_line(model, r, ids, mask, mask_id, (eos_id,)))
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mdlm_eval.roofline import LLADA_8B, Pass, Rates, Shape, pass_cost
-from mdlm_eval.throughput import (DECODERS, Row, bench_ids, bench_model, cost_share_lines, format_table, main,
-                                  peer_line, prompts, ratio_lines, throughput_table, tokens_to_eos)
+from mdlm_eval.throughput import (DECODERS, Row, batch_peer_line, bench_ids, bench_model, cost_share_lines,
+                                  format_table, main, peer_line, prompts, ratio_lines, throughput_table, tokens_to_eos)
 
 from tests.decoding.test_cache import EOS, MASK, tiny_llada
 
@@ -105,3 +105,18 @@ def test_the_peer_line_decodes_the_same_tokens():
     row.sequences[0, -1] = (row.sequences[0, -1] + 1) % 40
     with pytest.raises(RuntimeError, match="different tokens"):
         peer_line(model, row, ids, MASK)
+
+
+def test_the_batch_8_peer_line_decodes_the_same_tokens_row_by_row():
+    """Ours at batch 8 (left-padded prompts of 5 to 8 tokens) against the loop on each prompt alone."""
+    model = tiny_llada()
+    ids = torch.randint(3, 40, (8, 8), generator=torch.Generator().manual_seed(1))
+    mask = (torch.arange(8)[None, :] >= (torch.arange(8) % 4)[:, None]).long()
+    ids[mask == 0] = EOS
+    row = throughput_table(model, lambda b: (ids, mask), gen_lengths=(64,), batches=(8,), mask_id=MASK,
+                           eos_ids=(EOS,))[-1]
+    assert re.fullmatch(r"ours vs Fast-dLLM loop, threshold\+dual, L=64, batch 8: \d+\.\dx tokens/s \(.*\)",
+                        batch_peer_line(model, row, ids, mask, MASK, (EOS,)))
+    row.sequences[5, -1] = (row.sequences[5, -1] + 1) % 40
+    with pytest.raises(RuntimeError, match="different tokens in row 5"):
+        batch_peer_line(model, row, ids, mask, MASK, (EOS,))
