@@ -26,7 +26,7 @@ RUNNABLE = {
     "mdlm-eval train cj-grpo --config toy --dry-run": ("tmp", "global batch per optimizer step: 4 prompts x 6"),
 }
 # Commands that need what a test here does not have, and why
-NEEDS_DREAM = "a Dream-7B checkpoint from the hub and a GPU (tests/test_dream_end_to_end.py runs a tiny Dream)"
+NEEDS_DREAM = "a Dream-7B checkpoint from the hub and a GPU (tests/test_native_end_to_end.py runs a tiny Dream)"
 ELSEWHERE = {
     "make run": "installs a virtual environment (what `make test` itself runs in)",
     "make test": "the test suite itself",
