@@ -1,0 +1,41 @@
+"""Block-causal attention (block diffusion: BD3-LM, arXiv 2503.09573; SDAR; LLaDA2; Fast-dLLM v2).
+
+The sequence is cut into blocks of `block_length` by position; a query attends every key of its own block and of
+the blocks before it: allowed(i, j) = real(j) and block(j) <= block(i), block(p) = position(p) // block_length.
+Positions count real tokens (`cumsum(attention_mask) - 1`), so the blocks of a left-padded row are those of the
+same row alone. The references lay blocks out from position 0 of the prompt (LLaDA2's and SDAR's `generate`:
+`tril(ones(num_blocks, num_blocks)).repeat_interleave(block_length, 0).repeat_interleave(block_length, 1)`), so
+the first generated block shares its block with the prompt's last `prompt_len % block_length` tokens.
+
+The model side of the protocol (duck-typed; the native block-diffusion models implement it):
+- `model.block_causal = True`; `model.trained_block_length` (int): the block size the checkpoint was trained with.
+- `model(x, attention_mask=m, block_length=B)`: the block-causal forward over the whole sequence.
+- `model(x[:, s:e], attention_mask=m[:, :e], past_key_values=pkv, window_start=s, block_length=B,
+  use_cache=...)`: the window's queries attend cached[:s] ++ the window under the same rule; `pkv` holds every
+  layer's (K, V) of positions [0, s), K rotated, as a `use_cache=True` call returns them for what it was fed
+  (the caller appends them). Since a finished block's keys and values never change, this equals the full forward.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def real_positions(attention_mask: torch.Tensor | None, length: int, batch: int, device) -> torch.Tensor:
+    """[batch, length] positions counting real tokens (padding before a row's first token gets 0)."""
+    if attention_mask is None:
+        return torch.arange(length, device=device).expand(batch, length)
+    return (attention_mask[:, :length].to(torch.long).cumsum(-1) - 1).clamp(min=0)
+
+
+def block_causal_mask(attention_mask: torch.Tensor | None, block_length: int, window_start: int, window: int,
+                      batch: int, device) -> torch.Tensor:
+    """Boolean [batch, 1, window, window_start + window]: query i (at window_start + i) attends key j where True.
+
+    `attention_mask` [batch, >= window_start + window] (1 = token, 0 = padding) or None (no padding)."""
+    keys = window_start + window
+    pos = real_positions(attention_mask, keys, batch, device)
+    block = torch.div(pos, block_length, rounding_mode="floor")
+    allowed = block[:, None, :] <= block[:, window_start:, None]  # [b, W, K]
+    if attention_mask is not None:
+        allowed = allowed & attention_mask[:, None, :keys].bool()
+    return allowed[:, None]
