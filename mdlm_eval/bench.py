@@ -1,10 +1,12 @@
 """`make bench`: what the decoding loop adds to the model's forward passes.
 
-Runs, on a small model with LLaDA's 126,464-token vocabulary, the plain reference loops
-(`mdlm_eval.decoding.reference`, written like LLaDA's and Fast-dLLM's generate.py) and `decode` with
-`semi_ar` and `threshold`, checks that both give identical tokens, and prints for each the time spent outside
-the model's forward passes as a multiple of the time inside them (timed per call, so a busy machine slows
-both sides alike).
+Runs the plain reference loops (`mdlm_eval.decoding.reference`, written like LLaDA's and Fast-dLLM's
+generate.py) and `decode` with `semi_ar` and `threshold` on two models, checks that both give identical tokens,
+and prints for each the time spent outside the model's forward passes as a multiple of the time inside them
+(timed per call, so a busy machine slows both sides alike): the bench model with LLaDA-8B-Instruct's cost
+profile (`throughput.bench_model`), where that multiple is what a LLaDA-8B decode pays, and a head-heavy model
+(one attention layer under LLaDA's 126,464-token vocabulary), where the loop's work over the vocabulary is as
+large as it gets next to a forward pass.
 """
 from __future__ import annotations
 
@@ -18,8 +20,7 @@ from torch import nn
 from mdlm_eval import decode
 from mdlm_eval import throughput
 from mdlm_eval.decoding.reference import fast_dllm_generate, llada_generate
-
-LLADA_VOCAB, MASK, EOS = 126_464, 126_336, 126_081
+from mdlm_eval.throughput import LLADA_VOCAB, bench_ids
 
 
 class Timed(nn.Module):
@@ -72,48 +73,54 @@ def overhead(run, model: Timed, repeats: int) -> tuple[float, float, object]:
     return best
 
 
+def cases(model: Timed, prompt: torch.Tensor, gen_length: int, block_length: int):
+    """(preset, what, reference run, decode run) for `semi_ar` at L/2 steps and `threshold` over two blocks."""
+    mask, eos = bench_ids(model.config.vocab_size)
+    steps = gen_length // 2
+    settings = dict(gen_length=gen_length, steps=steps, block_length=block_length)
+    ids = dict(mask_id=mask, eos_token_ids=[eos])
+    return [
+        ("semi_ar", f"{steps} steps",
+         lambda: llada_generate(model, prompt, mask_id=mask, eos_id=eos, **settings),
+         lambda: decode(model, prompt, "semi_ar", **ids, **settings)),
+        # Two blocks keep the reference's float64 softmax over the whole canvas (Fast-dLLM's) affordable.
+        ("threshold", "tau 0.9, L = 2 blocks",
+         lambda: fast_dllm_generate(model, prompt, gen_length=2 * block_length, block_length=block_length,
+                                    threshold=0.9, mask_id=mask)[0],
+         lambda: decode(model, prompt, "threshold", gen_length=2 * block_length, block_length=block_length, **ids)),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--prompt-length", type=int, default=32)
     parser.add_argument("--gen-length", type=int, default=128)
     parser.add_argument("--block-length", type=int, default=32)
-    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--dim", type=int, default=64, help="width of the head-heavy model")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = Timed(WideVocabModel(args.dim).to(device=device, dtype=dtype).eval())
-    prompt = torch.randint(0, 100_000, (args.batch, args.prompt_length), device=device)
-    steps = args.gen_length // 2
-    settings = dict(gen_length=args.gen_length, steps=steps, block_length=args.block_length)
-
-    ids = dict(mask_id=MASK, eos_token_ids=[EOS])
-    cases = [
-        ("semi_ar", f"{steps} steps",
-         lambda: llada_generate(model, prompt, mask_id=MASK, eos_id=EOS, **settings),
-         lambda: decode(model, prompt, "semi_ar", **ids, **settings)),
-        # The bench model's near-uniform probabilities commit one token per pass; two blocks keep the reference's
-        # float64 softmax over the whole canvas (Fast-dLLM's) affordable.
-        ("threshold", "tau 0.9, L = 2 blocks",
-         lambda: fast_dllm_generate(model, prompt, gen_length=2 * args.block_length, block_length=args.block_length,
-                                    threshold=0.9, mask_id=MASK)[0],
-         lambda: decode(model, prompt, "threshold", gen_length=2 * args.block_length, block_length=args.block_length,
-                        **ids)),
-    ]
-    print(f"on {device} ({dtype}), batch {args.batch}, prompt {args.prompt_length}, L {args.gen_length}, "
-          f"block {args.block_length}, vocab {LLADA_VOCAB:,}")
-    print(f"{'':30}{'seconds':>9}{'NFE':>6}{'added / forward':>17}")
+    models = [("LLaDA-8B-Instruct's cost profile (throughput.bench_model)", throughput.bench_model()),
+              ("head-heavy: one attention layer of width %d" % args.dim, WideVocabModel(args.dim))]
     disagree = []
-    for preset, what, reference, ours in cases:
-        t_ref, r_ref, ref = overhead(reference, model, args.repeats)
-        t_ours, r_ours, out = overhead(ours, model, args.repeats)
-        print(f"{preset + ' (' + what + ')':30}")
-        for name, t, r in (("  reference loop", t_ref, r_ref), ("  mdlm_eval.decode", t_ours, r_ours)):
-            print(f"{name:30}{t:9.2f}{out.nfe:6d}{r:16.2f}x")
-        if not torch.equal(ref, out.sequences):
-            disagree.append(preset)
+    for label, module in models:
+        model = Timed(module.to(device=device, dtype=dtype).eval())
+        vocab = model.config.vocab_size
+        prompt = torch.randint(0, min(100_000, vocab - 2), (args.batch, args.prompt_length), device=device)
+        print(f"{label}, vocab {vocab:,}: on {device} ({dtype}), batch {args.batch}, prompt {args.prompt_length}, "
+              f"L {args.gen_length}, block {args.block_length}")
+        print(f"{'':30}{'seconds':>9}{'NFE':>6}{'added / forward':>17}")
+        for preset, what, reference, ours in cases(model, prompt, args.gen_length, args.block_length):
+            t_ref, r_ref, ref = overhead(reference, model, args.repeats)
+            t_ours, r_ours, out = overhead(ours, model, args.repeats)
+            print(f"{preset + ' (' + what + ')':30}")
+            for name, t, r in (("  reference loop", t_ref, r_ref), ("  mdlm_eval.decode", t_ours, r_ours)):
+                print(f"{name:30}{t:9.2f}{out.nfe:6d}{r:16.2f}x")
+            if not torch.equal(ref, out.sequences):
+                disagree.append(f"{preset} on {label}")
     print(f"identical tokens: {not disagree}")
     if disagree:
         raise SystemExit(f"decode and the reference loop disagree: {', '.join(disagree)}")
