@@ -12,6 +12,22 @@ class SDARConfig(PretrainedConfig):
     `configuration_sdar.py` (JetAstra/SDAR `training/model/SDAR-*-Chat`)."""
 
     model_type = "sdar"
+    # the architecture's fixed choices (`FastDLLMV2Config` differs in each)
+    qk_norm = True  # RMS norms over each head's channels on q and k
+    norm_weight_in_float32 = True  # flash-attn's rms_norm_fn: the weight applied before the cast back
+    shift_logits = False  # output i predicts token i
+
+    @property
+    def qkv_bias(self) -> bool:
+        return bool(self.attention_bias)
+
+    @property
+    def o_bias(self) -> bool:
+        return bool(self.attention_bias)
+
+    @property
+    def trained_block_length(self) -> int:
+        return int(self.block_size)
 
     def __init__(
         self,
@@ -77,3 +93,29 @@ class SDARConfig(PretrainedConfig):
             return (f"num_attention_heads={self.num_attention_heads} with num_key_value_heads="
                     f"{self.num_key_value_heads} (query heads must be a multiple of key/value heads)")
         return None
+
+
+class FastDLLMV2Config(SDARConfig):
+    """Fast-dLLM v2's `config.json` (model_type "Fast_dLLM_Qwen": Qwen2.5's keys plus `bd_size`, the block length
+    it was trained with, 32). Its model (NVlabs Fast-dLLM `v2/`, the hub's `modeling.py`) is a Qwen2 block:
+    q/k/v with bias, o_proj without, no q/k norms, Qwen2's RMS norm (cast back before the weight), and logits
+    shifted like Dream's (its `generate` reads `cat([logits[:, :1], logits[:, :-1]])`). Mask id 151665."""
+
+    model_type = "Fast_dLLM_Qwen"
+    qk_norm = False
+    norm_weight_in_float32 = False
+    shift_logits = True
+
+    def __init__(self, bd_size: int = 32, head_dim: int | None = None, mask_token_id: int | None = 151665,
+                 **kwargs):
+        kwargs.pop("block_size", None)
+        self.bd_size = bd_size
+        super().__init__(head_dim=head_dim, block_size=bd_size, mask_token_id=mask_token_id, **kwargs)
+
+    @property
+    def qkv_bias(self) -> bool:
+        return True
+
+    @property
+    def o_bias(self) -> bool:
+        return False

@@ -38,7 +38,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from mdlm_eval.models.block_causal import block_causal_mask, real_positions
 from mdlm_eval.models.llada.modeling_llada import LladaOutput, RMSNorm, _compute_dtype, attend, rotary_tables, rotate
 
-from .configuration_sdar import SDARConfig
+from .configuration_sdar import FastDLLMV2Config, SDARConfig
 
 SDAROutput = LladaOutput  # `logits`, `past_key_values`
 
@@ -53,22 +53,31 @@ class SDARRMSNorm(RMSNorm):
         return (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight.to(cdt)).to(x.dtype)
 
 
+def norm(config: SDARConfig, dim: int) -> RMSNorm:
+    """SDAR's RMS norm (weight in float32) or Qwen2's (Fast-dLLM v2: cast back, then the weight)."""
+    return (SDARRMSNorm if config.norm_weight_in_float32 else RMSNorm)(dim, config.rms_norm_eps)
+
+
 class SDARAttention(nn.Module):
     def __init__(self, config: SDARConfig):
         super().__init__()
-        d, hd, bias = config.hidden_size, config.head_dim, config.attention_bias
+        d, hd = config.hidden_size, config.head_dim
         self.n_heads, self.kv_heads, self.head_dim = config.num_attention_heads, config.num_key_value_heads, hd
-        self.q_proj = nn.Linear(d, self.n_heads * hd, bias=bias)
-        self.k_proj = nn.Linear(d, self.kv_heads * hd, bias=bias)
-        self.v_proj = nn.Linear(d, self.kv_heads * hd, bias=bias)
-        self.o_proj = nn.Linear(self.n_heads * hd, d, bias=bias)
-        self.q_norm = SDARRMSNorm(hd, config.rms_norm_eps)
-        self.k_norm = SDARRMSNorm(hd, config.rms_norm_eps)
+        self.q_proj = nn.Linear(d, self.n_heads * hd, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(d, self.kv_heads * hd, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(d, self.kv_heads * hd, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(self.n_heads * hd, d, bias=config.o_bias)
+        if config.qk_norm:
+            self.q_norm = norm(config, hd)
+            self.k_norm = norm(config, hd)
 
     def forward(self, x, cos, sin, mask, past=None, window_start=0):
         b, w, _ = x.shape
-        q = self.q_norm(self.q_proj(x).view(b, w, self.n_heads, self.head_dim)).transpose(1, 2)
-        k = self.k_norm(self.k_proj(x).view(b, w, self.kv_heads, self.head_dim)).transpose(1, 2)
+        q = self.q_proj(x).view(b, w, self.n_heads, self.head_dim)
+        k = self.k_proj(x).view(b, w, self.kv_heads, self.head_dim)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = self.v_proj(x).view(b, w, self.kv_heads, self.head_dim).transpose(1, 2)
         y, present = attend(rotate(q, cos, sin), rotate(k, cos, sin), v, mask, past, window_start)
         return self.o_proj(y), present
@@ -93,8 +102,8 @@ class SDARDecoderLayer(GradientCheckpointingLayer):
         super().__init__()
         self.self_attn = SDARAttention(config)
         self.mlp = SDARMLP(config)
-        self.input_layernorm = SDARRMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.post_attention_layernorm = SDARRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.input_layernorm = norm(config, config.hidden_size)
+        self.post_attention_layernorm = norm(config, config.hidden_size)
 
     def forward(self, x, cos, sin, mask, past=None, window_start=0):
         h, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past, window_start)
@@ -111,28 +120,29 @@ class SDARModel(nn.Module):
         pad = pad if pad is not None and 0 <= pad < config.vocab_size else None
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, pad)
         self.layers = nn.ModuleList([SDARDecoderLayer(config) for _ in range(config.num_hidden_layers)])
-        self.norm = SDARRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.norm = norm(config, config.hidden_size)
 
 
-def window_inputs(attention_mask, position_ids, window_start: int, width: int, block_length: int, batch: int,
-                  device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rotary positions [B, W], boolean SDPA mask [B, 1, W, window_start + W]) of a window."""
-    keys = window_start + width
+def window_inputs(attention_mask, position_ids, window_start: int, width: int, keys: int, block_length: int,
+                  batch: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rotary positions [B, W], boolean SDPA mask [B, 1, W, keys]) of the window [s, s + W) over key positions
+    [0, keys): allowed(i, j) = real(j) and block(j) <= block(i) (`block_causal_mask`'s rule), plus i == j."""
     if attention_mask is not None and attention_mask.dim() == 4:  # given as is: True = attend
-        mask = attention_mask[..., -width:, :keys].bool()
-        positions = torch.arange(window_start, keys, device=device).expand(batch, width)
+        rows = attention_mask if attention_mask.shape[-2] == width else attention_mask[..., window_start:, :]
+        mask = rows[..., :width, :keys].bool()
+        positions = torch.arange(window_start, window_start + width, device=device).expand(batch, width)
     else:
-        if attention_mask is not None and attention_mask.shape[1] < keys:
-            raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; the window ends at {keys}")
-        mask = block_causal_mask(attention_mask, block_length, window_start, width, batch, device)
+        # the rule for queries at s..keys-1 (keys past the window: a cache that covers the rest of the block), cut
+        # to the window's W rows
+        mask = block_causal_mask(attention_mask, block_length, window_start, keys - window_start, batch, device)
         # each query also attends itself: a padded query whose row has no real key yet keeps a non-empty softmax
         # (its output is never read); real queries already attend themselves
         own = torch.zeros(width, keys, dtype=torch.bool, device=device)
-        own[:, window_start:] = torch.eye(width, dtype=torch.bool, device=device)
-        mask = mask | own
-        positions = real_positions(attention_mask, keys, batch, device)[:, window_start:]
+        own[:, window_start:window_start + width] = torch.eye(width, dtype=torch.bool, device=device)
+        mask = mask[:, :, :width] | own
+        positions = real_positions(attention_mask, keys, batch, device)[:, window_start:window_start + width]
     if position_ids is not None:
-        positions = position_ids if position_ids.shape[1] == width else position_ids[:, window_start:keys]
+        positions = position_ids if position_ids.shape[1] == width else position_ids[:, window_start:window_start + width]
     return positions, mask
 
 
@@ -144,6 +154,7 @@ class SDARForCausalLM(PreTrainedModel):
     base_model_prefix = "model"
     _no_split_modules = ["SDARDecoderLayer"]
     supports_gradient_checkpointing = True
+    supports_block_cache = True
     block_causal = True
 
     def __init__(self, config: SDARConfig):
@@ -155,7 +166,7 @@ class SDARForCausalLM(PreTrainedModel):
 
     @property
     def trained_block_length(self) -> int:
-        return int(self.config.block_size)
+        return self.config.trained_block_length
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -185,20 +196,24 @@ class SDARForCausalLM(PreTrainedModel):
     ) -> SDAROutput:
         cfg = self.config
         b, w = input_ids.shape
-        block_length = int(block_length or cfg.block_size)
-        if past_key_values is not None and past_key_values[0][0].shape[2] < window_start:
-            raise ValueError(f"the cache holds {past_key_values[0][0].shape[2]} positions; the window starts at "
-                             f"{window_start}")
-        positions, mask = window_inputs(attention_mask, position_ids, window_start, w, block_length, b,
+        block_length = int(block_length or self.trained_block_length)
+        keys = window_start + w
+        if past_key_values is not None:  # a cache past the window (Fast-dLLM v2's sub-block cache) is read too
+            cached = past_key_values[0][0].shape[2]
+            if cached < window_start:
+                raise ValueError(f"the cache holds {cached} positions; the window starts at {window_start}")
+            covered = cached if attention_mask is None or attention_mask.dim() == 4 else attention_mask.shape[1]
+            keys = max(keys, min(cached, covered))
+        if attention_mask is not None and attention_mask.dim() == 2 and attention_mask.shape[1] < keys:
+            raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; the window ends at {keys}")
+        positions, mask = window_inputs(attention_mask, position_ids, window_start, w, keys, block_length, b,
                                         input_ids.device)
         x = self.model.embed_tokens(input_ids)
         cos, sin = rotary_tables(positions, cfg.head_dim, cfg.rope_theta, x.dtype)
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         presents = []
         for i, layer in enumerate(self.model.layers):
-            past = None
-            if past_key_values is not None:  # positions [0, s) only: later blocks are never attended
-                past = tuple(t[:, :, :window_start] for t in past_key_values[i])
+            past = None if past_key_values is None else tuple(t[:, :, :keys] for t in past_key_values[i])
             x, present = layer(x, cos, sin, mask, past, window_start)
             presents.append(present)
         if logits_range is not None:  # logits of positions [start, end) only
@@ -206,3 +221,13 @@ class SDARForCausalLM(PreTrainedModel):
         x = self.model.norm(x)
         logits = F.linear(x, self.model.embed_tokens.weight) if cfg.tie_word_embeddings else self.lm_head(x)
         return SDAROutput(logits=logits, past_key_values=tuple(presents) if use_cache else None)
+
+
+class FastDLLMV2ForCausalLM(SDARForCausalLM):
+    """Fast-dLLM v2 (arXiv 2509.26328; `Fast_dLLM_QwenForCausalLM`): the same block-causal model with a Qwen2.5
+    block (see `FastDLLMV2Config`); blocks of `bd_size` by default. Raw logits: output i predicts token i + 1;
+    `mdlm_eval.models.profiles.ShiftedLogits` realigns them, as for Dream. Its `generate`'s sub-block cache
+    (the current block's keys and values reused for the positions outside the sub-block) is a window with a cache
+    past it: `model(x[:, s:e], past_key_values=pkv, window_start=s)`, `pkv` covering the whole block."""
+
+    config_class = FastDLLMV2Config
