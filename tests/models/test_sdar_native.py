@@ -182,35 +182,80 @@ def test_unsupported_rope_scaling_suggests_native_false(sdar_folder):
         load_model(str(sdar_folder))
 
 
+FAST_DLLM = Path(__file__).parent / "fixtures" / "fast_dllm_v2_tiny"
 FAST_DLLM_KEYS = {"input_layernorm.weight", "post_attention_layernorm.weight", "mlp.gate_proj.weight",
                   "mlp.up_proj.weight", "mlp.down_proj.weight", "self_attn.q_proj.weight", "self_attn.q_proj.bias",
                   "self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight",
                   "self_attn.v_proj.bias", "self_attn.o_proj.weight"}
 
 
+@pytest.fixture(scope="module")
+def fast_dllm():
+    return FastDLLMV2ForCausalLM.from_pretrained(FAST_DLLM, dtype=torch.float32).eval()
+
+
+@pytest.fixture(scope="module")
+def fast_ref():
+    return load_file(FAST_DLLM / "reference.safetensors")
+
+
 @pytest.fixture()
 def fast_dllm_folder(tmp_path):
-    """A random Fast-dLLM v2 in its checkpoints' format (Qwen2 names, `bd_size`), no reference code."""
-    config = FastDLLMV2Config(hidden_size=32, num_attention_heads=4, num_key_value_heads=2, intermediate_size=48,
-                              num_hidden_layers=2, vocab_size=64, bd_size=4, mask_token_id=63, eos_token_id=2,
-                              architectures=["Fast_dLLM_QwenForCausalLM"])
-    torch.manual_seed(0)
-    model = FastDLLMV2ForCausalLM(config)
     folder = tmp_path / "fast_dllm"
-    model.save_pretrained(folder)
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(FAST_DLLM / name, folder / name)
     return with_toy_tokenizer(folder)
 
 
 @torch.no_grad()
-def test_fast_dllm_v2_loads_with_qwen2_names_and_shifted_logits(fast_dllm_folder):
+def test_fast_dllm_v2_logits_equal_the_reference(fast_dllm, fast_ref):
+    """Raw outputs (output i predicts token i + 1) against Fast-dLLM v2's code, blocks of 4 and 3, a row alone."""
+    ids = fast_ref["ids"]
+    assert torch.allclose(fast_dllm(ids).logits, fast_ref["logits"], atol=ATOL, rtol=0)
+    assert torch.allclose(fast_dllm(ids, block_length=3).logits, fast_ref["logits_block3"], atol=ATOL, rtol=0)
+    assert not torch.allclose(fast_ref["logits"], fast_ref["logits_block3"], atol=1e-2)
+    alone = fast_dllm(fast_ref["row1_alone_ids"]).logits
+    assert torch.allclose(alone, fast_ref["row1_alone_logits"], atol=ATOL, rtol=0)
+
+
+@torch.no_grad()
+def test_fast_dllm_v2_block_and_sub_block_caches_equal_the_reference(fast_dllm, fast_ref):
+    """Its generate's block cache (prefix blocks stored, the block read-only) and sub-block cache (a sub-block
+    against the prefix cache and the current block's own keys and values, `replace_position`)."""
+    ids = fast_ref["ids"]
+    pkv = fast_dllm(ids[:, :4], use_cache=True).past_key_values
+    block = fast_dllm(ids[:, 4:8], past_key_values=pkv, window_start=4, use_cache=True)
+    assert torch.allclose(block.logits, fast_ref["cached_block1_logits"], atol=ATOL, rtol=0)
+    with_block = tuple(tuple(torch.cat([a, c], dim=2) for a, c in zip(p, q))
+                       for p, q in zip(pkv, block.past_key_values))
+    sub = fast_dllm(fast_ref["subblock_ids"], past_key_values=with_block, window_start=6).logits
+    assert torch.allclose(sub, fast_ref["subblock_logits"], atol=ATOL, rtol=0)
+    assert not torch.allclose(sub, block.logits[:, 2:], atol=1e-3)  # the changed token is seen
+
+
+@torch.no_grad()
+def test_fast_dllm_v2_padded_row_gives_the_logits_of_the_row_alone(fast_dllm, fast_ref):
+    x, m = padded(fast_ref)
+    out = fast_dllm(x, attention_mask=m).logits
+    assert torch.allclose(out[1:, 3:], fast_ref["row1_alone_logits"], atol=ATOL, rtol=0)
+    assert torch.allclose(out[0], fast_ref["logits"][0], atol=ATOL, rtol=0)
+
+
+@torch.no_grad()
+def test_fast_dllm_v2_loads_with_qwen2_names_and_shifted_logits(fast_dllm_folder, fast_ref):
     lm = load_model(str(fast_dllm_folder), dtype="float32")
     assert isinstance(lm.model, ShiftedLogits) and isinstance(lm.model.model, FastDLLMV2ForCausalLM)
     assert lm.family.name == "fast_dllm_qwen" and lm.ids.mask_id == 63
     assert lm.model.block_causal and lm.model.trained_block_length == 4
     names = {k.split("layers.0.", 1)[1] for k in lm.model.model.state_dict() if "layers.0." in k}
     assert names == FAST_DLLM_KEYS  # q/k/v bias, o_proj without, no q/k norms
-    x = torch.randint(3, 63, (2, 12), generator=torch.Generator().manual_seed(2))
-    raw = lm.model.model(x, block_length=3).logits
-    shifted = lm.model(x, block_length=3).logits  # block_length passes through the shift
-    assert torch.equal(shifted[:, 1:], raw[:, :-1]) and torch.equal(shifted[:, :1], raw[:, :1])
-    assert not torch.allclose(raw, lm.model.model(x).logits, atol=1e-3)
+    raw = fast_ref["logits_block3"]
+    shifted = lm.model(fast_ref["ids"], block_length=3).logits  # block_length passes through the shift
+    assert torch.allclose(shifted[:, 1:], raw[:, :-1], atol=ATOL, rtol=0)
+    assert torch.allclose(shifted[:, :1], raw[:, :1], atol=ATOL, rtol=0)
+
+
+def test_fast_dllm_v2_native_false_needs_its_code(fast_dllm_folder):
+    with pytest.raises(UsageError, match="lacks configuration.py, named by auto_map"):
+        load_model(str(fast_dllm_folder), native=False)
