@@ -85,10 +85,10 @@ def load_model(
     (`mdlm_eval.models.llada`, `.dream`, `.sdar`) unless False.
 
     The result holds `model` (called as `model(input_ids, attention_mask=...).logits`, logits aligned with
-    positions, Dream's and Fast-dLLM v2's shift already undone), `tokenizer` (left padding, pad = EOS), `ids` (`mask_id`, `eos_id`,
-    `eot_id`), `family`, `name`, `peft`, `device` and `dtype`; `default_gen_length` is the folder's `gen_length`
-    (the toy's 32) or None. Raises `UsageError` for anything the caller can fix (a missing file, an unknown dtype
-    or family, untrusted code, an adapter that does not fit).
+    positions, Dream's and Fast-dLLM v2's shift already undone), `tokenizer` (left padding, pad = EOS), `ids`
+    (`mask_id`, `eos_id`, `eot_id`), `family`, `name`, `peft`, `device` and `dtype`; `default_gen_length` is the
+    folder's `gen_length` (the toy's 32) or None. Raises `UsageError` for anything the caller can fix (a missing
+    file, an unknown dtype or family, untrusted code, an adapter that does not fit).
     """
     from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -175,7 +175,8 @@ def load_own_code(source: str, pretrained: str, config, trust_remote_code: bool,
     from transformers import AutoModel, AutoModelForCausalLM
 
     # SDAR's and Fast-dLLM v2's AutoModel is the bare transformer (no head)
-    auto = AutoModelForCausalLM if str(getattr(config, "model_type", "")).lower() in BLOCK_DIFFUSION_OWN_CODE else AutoModel
+    block_diffusion = str(getattr(config, "model_type", "")).lower() in BLOCK_DIFFUSION_OWN_CODE
+    auto = AutoModelForCausalLM if block_diffusion else AutoModel
     try:
         return auto.from_pretrained(source, config=config, trust_remote_code=trust_remote_code, **dtype_kwarg(dtype))
     except (KeyError, TypeError) as e:

@@ -12,7 +12,7 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.models import load_model
 from mdlm_eval.models.loading import resolve_pretrained
 from mdlm_eval.models.profiles import ShiftedLogits
-from mdlm_eval.models.sdar import FastDLLMV2Config, FastDLLMV2ForCausalLM, SDARForCausalLM
+from mdlm_eval.models.sdar import FastDLLMV2ForCausalLM, SDARForCausalLM
 from mdlm_eval.models.sdar.own_code import BlockDiffusionOwnCode
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sdar_tiny"

@@ -142,7 +142,8 @@ def window_inputs(attention_mask, position_ids, window_start: int, width: int, k
         mask = mask[:, :, :width] | own
         positions = real_positions(attention_mask, keys, batch, device)[:, window_start:window_start + width]
     if position_ids is not None:
-        positions = position_ids if position_ids.shape[1] == width else position_ids[:, window_start:window_start + width]
+        fits = position_ids.shape[1] == width  # the window's own, else the whole sequence's
+        positions = position_ids if fits else position_ids[:, window_start:window_start + width]
     return positions, mask
 
 
