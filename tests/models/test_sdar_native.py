@@ -259,3 +259,18 @@ def test_fast_dllm_v2_loads_with_qwen2_names_and_shifted_logits(fast_dllm_folder
 def test_fast_dllm_v2_native_false_needs_its_code(fast_dllm_folder):
     with pytest.raises(UsageError, match="lacks configuration.py, named by auto_map"):
         load_model(str(fast_dllm_folder), native=False)
+
+
+@pytest.mark.parametrize("fixture, wrap", [(FIXTURE, False), (FAST_DLLM, True)])
+def test_the_loops_block_caches_are_exact_on_block_causal_models(fixture, wrap):
+    """With blocks aligned to the prompt, a finished block's keys and values never change: the loop's prefix and
+    dual caches decode the same tokens as no cache (float64)."""
+    from mdlm_eval import decode
+
+    cls = FastDLLMV2ForCausalLM if wrap else SDARForCausalLM
+    model = cls.from_pretrained(fixture, dtype=torch.float64).eval()
+    model = ShiftedLogits(model) if wrap else model
+    ids = torch.randint(3, 60, (1, 8), generator=torch.Generator().manual_seed(4))
+    outs = [decode(model, ids, "semi_ar", gen_length=16, block_length=4, steps=16, mask_id=63, eos_token_ids=[2],
+                   cache=cache).sequences for cache in ("none", "prefix", "dual")]
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
