@@ -1,4 +1,4 @@
-"""SDAR (JetAstra/SDAR, arXiv 2510.06303; TraDo, Gen-Verse/dLLM-RL, shares the model file) implemented here: the
+"""SDAR (github JetAstra/SDAR; TraDo, Gen-Verse/dLLM-RL, shares the model file) implemented here: the
 published checkpoints' weights load as they are (parameter names `model.{embed_tokens, layers.N.{self_attn.{q,k,v,
 o}_proj, self_attn.{q,k}_norm, mlp.{gate,up,down}_proj, input_layernorm, post_attention_layernorm}, norm}`,
 `lm_head` unless `tie_word_embeddings`), without the checkpoint's own code.
@@ -20,8 +20,11 @@ and builds the same mask from position 0 of the prompt: `tril(ones(n, n))` repea
 
 Model-side protocol (see `mdlm_eval.models.block_causal`): `block_causal`, `trained_block_length`;
 `model(x[:, s:e], attention_mask=m[:, :e], past_key_values=pkv, window_start=s, use_cache=...)` attends
-cached[:s] ++ window (SDAR's `store_kv=False` passes; `use_cache=True` returns the window's per-layer (K, V), K
-rotated, for the caller to append: its `store_kv=True` pass); `logits_range=(start, end)` (absolute positions).
+cached[:s] ++ window ++ cached[e:] (SDAR's `store_kv=False` passes hold [0, s) only; a cache past the window, e.g.
+the dual cache or Fast-dLLM v2's sub-block cache, is read up to `m`'s length, the block rule deciding which of
+those keys count); `use_cache=True` returns the window's per-layer (K, V), K rotated, for the caller to append
+(SDAR's `store_kv=True` pass); `logits_range=(start, end)` (absolute positions). The cache is never written.
+Fast-dLLM v2 (`FastDLLMV2ForCausalLM`, below) is the same model with the differences its config states.
 A 4-D `[B, 1, W, K]` boolean `attention_mask` (True = attend) is used as given, with `position_ids` or
 positions s..e-1.
 """
