@@ -14,7 +14,7 @@ import importlib.util
 from pathlib import Path
 
 from mdlm_eval.errors import UsageError
-from mdlm_eval.model_files import NATIVE, check_adapter_folder, check_folder, local_config, resolve_pretrained
+from mdlm_eval.model_files import check_adapter_folder, check_folder, local_config, native_kind_of, resolve_pretrained
 
 
 def check_decoder(spec, gen_length: int | None) -> None:
@@ -29,7 +29,7 @@ def check_weights(model: str, peft: str | None, native: bool = True) -> None:
     """A local model folder with its files; an adapter folder with adapter_config.json, and peft to apply it."""
     source, local = resolve_pretrained(model)
     if local:
-        has_native = str(local_config(model).get("model_type", "")).lower() in NATIVE
+        has_native = native_kind_of(local_config(model)) is not None
         check_folder(Path(source), needs_code=not (native and has_native))
     if peft:
         check_adapter_folder(peft)

@@ -12,7 +12,11 @@ from pathlib import Path
 from mdlm_eval.errors import UsageError
 from mdlm_eval.paths import TOY_ADAPTERS, TOY_DIR
 
-NATIVE = {"llada": "LLaDA", "dream": "Dream"}  # config.json model_type (lower case) with a native implementation
+# config.json model_type (lower case) with a native implementation -> the family's name in messages
+NATIVE = {"llada": "LLaDA", "dream": "Dream", "sdar": "SDAR", "fast_dllm_qwen": "Fast-dLLM v2"}
+# config.json `architectures` that name a native implementation when model_type does not
+NATIVE_ARCHITECTURES = {"LLaDAModelLM": "llada", "DreamModel": "dream", "SDARForCausalLM": "sdar",
+                        "Fast_dLLM_QwenForCausalLM": "fast_dllm_qwen"}
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -48,6 +52,15 @@ def local_config(model: str) -> dict:
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
+
+
+def native_kind_of(config: dict) -> str | None:
+    """The NATIVE key a config.json names, by `model_type` (any case) or else its first `architectures` entry."""
+    kind = str(config.get("model_type", "")).lower()
+    if kind in NATIVE:
+        return kind
+    architectures = config.get("architectures") or []
+    return NATIVE_ARCHITECTURES.get(architectures[0]) if isinstance(architectures, list) and architectures else None
 
 
 def check_folder(folder: Path, needs_code: bool = True) -> None:

@@ -1,9 +1,11 @@
 """Load an MDLM the way LLaDA loads: `AutoModel`/`AutoTokenizer` with `trust_remote_code`, plus a LoRA adapter.
 
-LLaDA (`model_type` "llada") and Dream (`model_type` "Dream": Dream-v0, Dream-Coder, DiffuCoder) checkpoints load
-into the native implementations (`mdlm_eval.models.llada`, `mdlm_eval.models.dream`) by default, without running
-the checkpoint's code; `native=False` runs the checkpoint's own code instead (Dream's needs transformers
-4.46-4.57, see `DREAM_OWN_CODE_VERSIONS`).
+LLaDA (`model_type` "llada"), Dream (`model_type` "Dream": Dream-v0, Dream-Coder, DiffuCoder), SDAR (`model_type`
+"sdar": SDAR, TraDo) and Fast-dLLM v2 (`model_type` "Fast_dLLM_Qwen") checkpoints load into the native
+implementations (`mdlm_eval.models.llada`, `.dream`, `.sdar`) by default, without running the checkpoint's code;
+the family is read from config.json's `model_type`, else its `architectures`. `native=False` runs the
+checkpoint's own code instead (Dream's needs transformers 4.46-4.57, see `DREAM_OWN_CODE_VERSIONS`; SDAR's imports
+flash-attn; the block-diffusion ones load through `AutoModelForCausalLM`, as their `generate` scripts do).
 
 `pretrained` is a local Hugging Face folder, a hub id, or `toy` (the shipped toy model). Model code runs only
 where it is trusted: the toy, local folders, and the known LLaDA and Dream hub ids; anything else needs
@@ -21,7 +23,7 @@ from torch import nn
 
 from mdlm_eval.errors import UsageError
 from mdlm_eval.model_files import (NATIVE, WEIGHT_FILES, check_adapter_folder, check_folder,  # noqa: F401  (re-exported)
-                                    resolve_adapter, resolve_pretrained)
+                                    native_kind_of, resolve_adapter, resolve_pretrained)
 from mdlm_eval.models.profiles import Family, ShiftedLogits, TokenIds, family_of, token_ids
 
 TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+)$")
@@ -78,14 +80,15 @@ def load_model(
 
     `pretrained`: `toy`, a local Hugging Face folder or a hub id. `peft`: a LoRA adapter folder, hub id or shipped
     name (`toy-cj-grpo`, `toy-diffu-grpo`), merged into the weights. `dtype`: bfloat16 on GPU, float32 on CPU by
-    default. `family` (`llada` | `dream`) and `mask_id` override what the config says. `native`: LLaDA and Dream
-    checkpoints run this package's implementations (`mdlm_eval.models.llada`, `.dream`) unless False.
+    default. `family` (`llada` | `dream` | `sdar` | `fast_dllm_qwen`) and `mask_id` override what the config says.
+    `native`: LLaDA, Dream, SDAR and Fast-dLLM v2 checkpoints run this package's implementations
+    (`mdlm_eval.models.llada`, `.dream`, `.sdar`) unless False.
 
     The result holds `model` (called as `model(input_ids, attention_mask=...).logits`, logits aligned with
-    positions, Dream's shift already undone), `tokenizer` (left padding, pad = EOS), `ids` (`mask_id`, `eos_id`,
-    `eot_id`), `family`, `name`, `peft`, `device` and `dtype`; `default_gen_length` is the folder's `gen_length`
-    (the toy's 32) or None. Raises `UsageError` for anything the caller can fix (a missing file, an unknown dtype
-    or family, untrusted code, an adapter that does not fit).
+    positions, Dream's and Fast-dLLM v2's shift already undone), `tokenizer` (left padding, pad = EOS), `ids`
+    (`mask_id`, `eos_id`, `eot_id`), `family`, `name`, `peft`, `device` and `dtype`; `default_gen_length` is the
+    folder's `gen_length` (the toy's 32) or None. Raises `UsageError` for anything the caller can fix (a missing
+    file, an unknown dtype or family, untrusted code, an adapter that does not fit).
     """
     from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -132,24 +135,29 @@ def load_model(
         from mdlm_eval.models.dream.own_code import DreamOwnCode
 
         model = DreamOwnCode(model)
+    if fam.name in BLOCK_DIFFUSION_OWN_CODE and not use_native:
+        from mdlm_eval.models.sdar.own_code import BlockDiffusionOwnCode
+
+        model = BlockDiffusionOwnCode(model, fam.name)
     wrapped = ShiftedLogits(model) if fam.shift_logits else model
     return LoadedModel(wrapped, tokenizer, ids, fam, pretrained, peft, device, torch_dtype)
 
 
+BLOCK_DIFFUSION_OWN_CODE = ("sdar", "fast_dllm_qwen")  # own code loaded with AutoModelForCausalLM, then wrapped
 DREAM_OWN_CODE_VERSIONS = "transformers 4.46 to 4.57"  # where Dream's modeling code runs (5.x: KeyError 'default')
 
 
 def native_kind(source: str, local: bool) -> str | None:
-    """"llada" or "dream" when `config.json` names a model type with a native implementation, else None (a hub id
-    that cannot be read here counts as none)."""
+    """The NATIVE key ("llada", "dream", "sdar", "fast_dllm_qwen") that `config.json` names by model type or
+    architecture, else None (a hub id that cannot be read here counts as none)."""
     from transformers.utils import cached_file
 
     try:
         path = Path(source) / "config.json" if local else cached_file(source, "config.json")
-        kind = str(json.loads(Path(path).read_text()).get("model_type", "")).lower()
+        config = json.loads(Path(path).read_text())
     except (OSError, ValueError, TypeError):
         return None
-    return kind if kind in NATIVE else None
+    return native_kind_of(config) if isinstance(config, dict) else None
 
 
 def dtype_kwarg(dtype: torch.dtype) -> dict:
@@ -164,11 +172,13 @@ def load_own_code(source: str, pretrained: str, config, trust_remote_code: bool,
     """The checkpoint's own modeling code (`trust_remote_code`), dtype passed the way the installed transformers
     takes it (`dtype_kwarg`). Dream's code on a transformers it cannot run on: one line."""
     import transformers
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoModelForCausalLM
 
+    # SDAR's and Fast-dLLM v2's AutoModel is the bare transformer (no head)
+    block_diffusion = str(getattr(config, "model_type", "")).lower() in BLOCK_DIFFUSION_OWN_CODE
+    auto = AutoModelForCausalLM if block_diffusion else AutoModel
     try:
-        return AutoModel.from_pretrained(source, config=config, trust_remote_code=trust_remote_code,
-                                         **dtype_kwarg(dtype))
+        return auto.from_pretrained(source, config=config, trust_remote_code=trust_remote_code, **dtype_kwarg(dtype))
     except (KeyError, TypeError) as e:
         if getattr(config, "model_type", "") != "Dream":
             raise
@@ -202,6 +212,14 @@ def checkpoint_shapes(source: str, family: str = "LLaDA") -> dict[str, tuple[int
 
 def native_classes(kind: str):
     """(config class, model class) of a native implementation."""
+    if kind == "sdar":
+        from mdlm_eval.models.sdar import SDARConfig, SDARForCausalLM
+
+        return SDARConfig, SDARForCausalLM
+    if kind == "fast_dllm_qwen":
+        from mdlm_eval.models.sdar import FastDLLMV2Config, FastDLLMV2ForCausalLM
+
+        return FastDLLMV2Config, FastDLLMV2ForCausalLM
     if kind == "dream":
         from mdlm_eval.models.dream import DreamConfig, DreamModel
 
@@ -212,7 +230,7 @@ def native_classes(kind: str):
 
 
 def load_native(kind: str, source: str, pretrained: str, dtype: torch.dtype):
-    """A native model (`kind` "llada" or "dream") with the checkpoint's weights, after checking every name and
+    """A native model (`kind` a NATIVE key) with the checkpoint's weights, after checking every name and
     shape matches."""
     config_class, model_class = native_classes(kind)
     family = NATIVE[kind]

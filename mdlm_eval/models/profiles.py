@@ -3,6 +3,9 @@
 LLaDA (model_type "llada"): mask 126336, EOS 126081, EOT 126348, logits aligned with positions.
 Dream (model_type "Dream"): mask 151666, EOS `<|endoftext|>`; logits shifted right by one (AR initialisation:
 the prediction for position i is output i-1, as Dream's generation code realigns them).
+SDAR (model_type "sdar", TraDo too): mask from config.json (`mask_token_id`, 151669 in SDAR's), logits aligned.
+Fast-dLLM v2 (model_type "Fast_dLLM_Qwen"): mask 151665 (its `generate`'s default), logits shifted like Dream's
+(its `generate` reads `cat([logits[:, :1], logits[:, :-1]])`).
 End of turn (EOT) for every family: the token the tokenizer's chat template closes an assistant turn with
 (`<|eot_id|>` LLaDA, `<|im_end|>` Dream), unless config.json names `eot_token_id`.
 Other families (the toy model among them) need a mask token in their config or tokenizer.
@@ -28,6 +31,8 @@ class Family:
 FAMILIES = {
     "llada": Family("llada", mask_id=126336),
     "dream": Family("dream", shift_logits=True, mask_id=151666),
+    "sdar": Family("sdar", mask_id=151669),
+    "fast_dllm_qwen": Family("fast_dllm_qwen", shift_logits=True, mask_id=151665),
     "generic": Family("generic"),
 }
 
@@ -64,7 +69,7 @@ def token_ids(config, tokenizer, family: Family, mask_id: int | None = None) -> 
     if mask is None:
         raise UsageError(
             f"model family '{getattr(config, 'model_type', '?')}' is unknown and names no mask token; "
-            f"pass mask_id=ID or family=llada|dream"
+            f"pass mask_id=ID or family={'|'.join(n for n in FAMILIES if n != 'generic')}"
         )
     eos = getattr(config, "eos_token_id", None)
     eos = eos if isinstance(eos, int) else tokenizer.eos_token_id
@@ -118,18 +123,26 @@ class ShiftedLogits(nn.Module):
     def supports_block_cache(self) -> bool:
         return bool(getattr(self.model, "supports_block_cache", False))
 
+    @property
+    def block_causal(self) -> bool:  # the block-diffusion protocol (`mdlm_eval.models.block_causal`) passes through
+        return bool(getattr(self.model, "block_causal", False))
+
+    @property
+    def trained_block_length(self) -> int | None:
+        return getattr(self.model, "trained_block_length", None)
+
     def forward(self, input_ids, attention_mask=None, past_key_values=None, use_cache=False, window_start=0,
-                logits_range=None):
+                logits_range=None, **kwargs):
         start, end = logits_range or (window_start, window_start + input_ids.shape[1])
         if start - 1 < window_start and start > 0:
             raise ValueError(f"the logits of position {start} need the window to start at {start - 1} or before")
         first = max(start - 1, 0)  # output rows [first, end - 1), plus output 0 again when start is 0
         if self.supports_block_cache:
             out = self.model(input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
-                             use_cache=use_cache, window_start=window_start, logits_range=(first, end - 1))
+                             use_cache=use_cache, window_start=window_start, logits_range=(first, end - 1), **kwargs)
             raw = out.logits
         else:  # the checkpoint's own code: whole sequence, cut here
-            out = self.model(input_ids, attention_mask=attention_mask)
+            out = self.model(input_ids, attention_mask=attention_mask, **kwargs)
             raw = out.logits[:, first - window_start:end - 1 - window_start]
         out.logits = torch.cat([raw[:, :1], raw], dim=1) if start == 0 else raw
         return out
