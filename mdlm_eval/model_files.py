@@ -12,7 +12,7 @@ from pathlib import Path
 from mdlm_eval.errors import UsageError
 from mdlm_eval.paths import TOY_ADAPTERS, TOY_DIR
 
-NATIVE = {"llada": "LLaDA", "dream": "Dream"}  # config.json model_type (lower case) with a native implementation
+NATIVE = {"llada": "LLaDA", "dream": "Dream", "llada2_moe": "LLaDA2"}  # config.json model_type (lower case) with a native implementation
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 

@@ -1,12 +1,13 @@
 """Load an MDLM the way LLaDA loads: `AutoModel`/`AutoTokenizer` with `trust_remote_code`, plus a LoRA adapter.
 
-LLaDA (`model_type` "llada") and Dream (`model_type` "Dream": Dream-v0, Dream-Coder, DiffuCoder) checkpoints load
-into the native implementations (`mdlm_eval.models.llada`, `mdlm_eval.models.dream`) by default, without running
+LLaDA (`model_type` "llada"), Dream (`model_type` "Dream": Dream-v0, Dream-Coder, DiffuCoder) and LLaDA2 MoE
+(`model_type` "llada2_moe": LLaDA2.0/2.1-mini and -flash) checkpoints load into the native implementations
+(`mdlm_eval.models.llada`, `mdlm_eval.models.dream`, `mdlm_eval.models.llada2`) by default, without running
 the checkpoint's code; `native=False` runs the checkpoint's own code instead (Dream's needs transformers
 4.46-4.57, see `DREAM_OWN_CODE_VERSIONS`).
 
 `pretrained` is a local Hugging Face folder, a hub id, or `toy` (the shipped toy model). Model code runs only
-where it is trusted: the toy, local folders, and the known LLaDA and Dream hub ids; anything else needs
+where it is trusted: the toy, local folders, and the known LLaDA, Dream and LLaDA2 hub ids; anything else needs
 `trust_remote_code=True`.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mdlm_eval.model_files import (NATIVE, WEIGHT_FILES, check_adapter_folder, c
                                     resolve_adapter, resolve_pretrained)
 from mdlm_eval.models.profiles import Family, ShiftedLogits, TokenIds, family_of, token_ids
 
-TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+)$")
+TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+|inclusionAI/LLaDA2\.[\w.-]+)$")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -206,6 +207,10 @@ def native_classes(kind: str):
         from mdlm_eval.models.dream import DreamConfig, DreamModel
 
         return DreamConfig, DreamModel
+    if kind == "llada2_moe":
+        from mdlm_eval.models.llada2 import Llada2MoeConfig, Llada2MoeModelLM
+
+        return Llada2MoeConfig, Llada2MoeModelLM
     from mdlm_eval.models.llada import LladaConfig, LladaModelLM
 
     return LladaConfig, LladaModelLM

@@ -3,8 +3,10 @@
 LLaDA (model_type "llada"): mask 126336, EOS 126081, EOT 126348, logits aligned with positions.
 Dream (model_type "Dream"): mask 151666, EOS `<|endoftext|>`; logits shifted right by one (AR initialisation:
 the prediction for position i is output i-1, as Dream's generation code realigns them).
+LLaDA2 (model_type "llada2_moe"): mask 156895 (`<|mask|>`, which LLaDA2's tokenizer does not declare), EOS 156892
+(`<|endoftext|>`, LLaDA2's generate `eos_id`), end of turn `<|role_end|>`; logits aligned with positions.
 End of turn (EOT) for every family: the token the tokenizer's chat template closes an assistant turn with
-(`<|eot_id|>` LLaDA, `<|im_end|>` Dream), unless config.json names `eot_token_id`.
+(`<|eot_id|>` LLaDA, `<|im_end|>` Dream, `<|role_end|>` LLaDA2), unless config.json names `eot_token_id`.
 Other families (the toy model among them) need a mask token in their config or tokenizer.
 """
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Family:
 FAMILIES = {
     "llada": Family("llada", mask_id=126336),
     "dream": Family("dream", shift_logits=True, mask_id=151666),
+    "llada2_moe": Family("llada2", mask_id=156895),
+    "llada2": Family("llada2", mask_id=156895),
     "generic": Family("generic"),
 }
 
@@ -74,7 +78,7 @@ def token_ids(config, tokenizer, family: Family, mask_id: int | None = None) -> 
     return TokenIds(mask_id=int(mask), eos_id=int(eos), eot_id=eot)
 
 
-END_OF_TURN_NAMES = ("<|eot_id|>", "<|im_end|>")  # LLaDA / Llama-3, Dream / Qwen
+END_OF_TURN_NAMES = ("<|eot_id|>", "<|im_end|>", "<|role_end|>")  # LLaDA / Llama-3, Dream / Qwen, LLaDA2 / Ling
 _TURN_MARK = "MDLM-EVAL-TURN-END"
 
 
