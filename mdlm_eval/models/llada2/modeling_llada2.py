@@ -22,7 +22,8 @@ reference casts cos/sin to the model dtype first, so in bfloat16 the two differ 
 Attention is block-causal (`mdlm_eval.models.block_causal`): query i attends key j when block(j) <= block(i),
 block(p) = real position(p) // block_length, padded keys never; LLaDA2's `generate` builds the same mask from
 position 0 of the prompt. Positions count real tokens (`cumsum(attention_mask) - 1`), so a left-padded row gives
-the logits of the same row alone (the reference takes no padding mask in `generate`). `block_length` defaults to
+the logits of the same row alone (the reference takes no padding mask in `generate`); a padded query also attends
+itself, so that a window of padding only gives finite keys and values to cache. `block_length` defaults to
 the config's `block_length` (32, LLaDA2's generate default).
 
 Model-side protocol (see `mdlm_eval.models.block_causal`): `block_causal`, `trained_block_length`;
@@ -228,6 +229,9 @@ class Llada2MoeModelLM(PreTrainedModel):
         if attention_mask is not None and bool(attention_mask[:, :keys].all()):
             attention_mask = None
         mask = block_causal_mask(attention_mask, block_length, window_start, w, b, input_ids.device)
+        if attention_mask is not None:  # a padded query attends at least itself: no all-masked softmax (NaN)
+            own = torch.arange(w, device=input_ids.device)
+            mask[:, :, own, window_start + own] = True
         positions = real_positions(attention_mask, keys, b, input_ids.device)[:, window_start:]
         x = self.model.word_embeddings(input_ids)
         cos, sin = rotary_tables(positions, cfg.rope_dim, cfg.rope_theta, x.dtype)
