@@ -59,6 +59,25 @@ def test_logits_equal_the_reference_under_its_block_mask(model, ref):
 
 
 @torch.no_grad()
+def test_bfloat16_equals_the_reference_loaded_in_bfloat16(ref):
+    """The checkpoint loaded in bfloat16 and called as `generate` calls it (bfloat16 additive block mask): the
+    same bits on the machine that made the fixture; a tolerance of about one bfloat16 step elsewhere (a model
+    whose rotary frequencies were rounded to bfloat16 is off by up to 0.095 and fails it)."""
+    half = Llada2MoeModelLM.from_pretrained(FIXTURE, dtype=torch.bfloat16).eval()
+    out = half(ref["ids"], block_length=4).logits
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ref["logits_bf16"], atol=1e-2, rtol=2 ** -7)
+
+
+@torch.no_grad()
+def test_generate_inputs_four_d_mask_and_position_ids(model, ref):
+    """LLaDA2's `generate` passes a [1, 1, T, T] mask (0 / -inf; here as a boolean) and `position_ids`."""
+    mask = (ref["block_mask"] == 0).expand(2, 1, 12, 12)
+    out = model(ref["ids"], attention_mask=mask, position_ids=torch.arange(12)[None]).logits
+    assert torch.allclose(out, ref["logits"], atol=1e-5, rtol=0)
+
+
+@torch.no_grad()
 def test_float64_agrees_and_default_block_is_the_config_block(ref):
     double = Llada2MoeModelLM.from_pretrained(FIXTURE, dtype=torch.float64).eval()
     assert double.trained_block_length == 32 and double.block_causal
@@ -103,9 +122,25 @@ def test_block_by_block_with_the_cache_equals_the_full_forward(model, ref):
     assert torch.isfinite(full).all()
 
 
+@torch.no_grad()
+def test_a_sub_block_window_reads_the_rest_of_its_block_from_the_cache(model, ref):
+    """A window inside a block (Fast-dLLM v2-style sub-block) attends the cached keys after it in the block."""
+    x = ref["ids"]
+    full = model(x, block_length=8, use_cache=True)
+    window = model(x[:, 8:10], attention_mask=torch.ones_like(x), past_key_values=full.past_key_values,
+                   window_start=8, block_length=8).logits
+    assert torch.allclose(window, full.logits[:, 8:10], atol=1e-5, rtol=0)
+    cut = model(x[:, 8:10], attention_mask=torch.ones_like(x[:, :10]), past_key_values=full.past_key_values,
+                window_start=8, block_length=8).logits  # the mask stops at the window: keys after it unseen
+    assert not torch.allclose(cut, full.logits[:, 8:10], atol=1e-3)
+
+
 def test_a_window_without_its_cache_is_refused(model, ref):
     with pytest.raises(ValueError, match="needs past_key_values"):
         model(ref["ids"][:, 4:], window_start=4)
+    pkv = model(ref["ids"][:, :4], use_cache=True).past_key_values
+    with pytest.raises(ValueError, match="the cache holds 4 positions; the window starts at 6"):
+        model(ref["ids"][:, 6:], past_key_values=pkv, window_start=6)
 
 
 def test_activation_checkpointing_gives_the_same_gradients(ref):

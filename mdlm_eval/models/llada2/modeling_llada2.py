@@ -16,20 +16,22 @@ inclusionAI/dInfer `python/dinfer/model/`), a Ling/Bailing-MoE-v2 block:
   experts inside them); weights = s of the chosen (without the bias) / (sum + 1e-20) when top_k > 1, times
   `routed_scaling_factor`; mlp = sum_k weight_k * expert_k(x) (in float32, cast back) + shared_experts(x).
 - logits in at least float32 (the reference returns `logits.float()`).
-RMS norms and rotary tables are computed in float32 (float64 stays float64), as in the native LLaDA model; the
-reference casts cos/sin to the model dtype first, so in bfloat16 the two differ in the last bits.
+RMS norms in float32 (float64 stays float64), cast back before the weight; rotary tables in float32, cast to the
+activations' dtype before rotating (LLaDA2's rotary embedding does both the same way).
 
 Attention is block-causal (`mdlm_eval.models.block_causal`): query i attends key j when block(j) <= block(i),
 block(p) = real position(p) // block_length, padded keys never; LLaDA2's `generate` builds the same mask from
-position 0 of the prompt. Positions count real tokens (`cumsum(attention_mask) - 1`), so a left-padded row gives
-the logits of the same row alone (the reference takes no padding mask in `generate`); a padded query also attends
-itself, so that a window of padding only gives finite keys and values to cache. `block_length` defaults to
-the config's `block_length` (32, LLaDA2's generate default).
+position 0 of the prompt. Positions count real tokens (`cumsum(attention_mask) - 1`), so a left-padded row gives the
+logits of the same row alone (the reference takes no padding mask in `generate`); a padded query also attends
+itself, so that a window of padding only gives finite keys and values to cache. A 4-D boolean `attention_mask` [B,
+1, W, K] (True = attend) and `position_ids` are used as given (the inputs LLaDA2's `generate` passes).
+`block_length` defaults to the config's `block_length` (32, LLaDA2's generate default).
 
-Model-side protocol (see `mdlm_eval.models.block_causal`): `block_causal`, `trained_block_length`;
-`model(x[:, s:e], attention_mask=m[:, :e], past_key_values=pkv, window_start=s, use_cache=...)` attends cached
-positions [0, s) ++ the window; `use_cache=True` returns the fed window's per-layer (K, V), K rotated;
-`logits_range=(start, end)` gives the logits of those absolute positions only.
+Model-side protocol (see `mdlm_eval.models.block_causal`): `block_causal`, `trained_block_length`; `model(x[:, s:e],
+attention_mask=m[:, :e], past_key_values=pkv, window_start=s, use_cache=...)` attends cached positions [0, s) ++ the
+window (++ cached positions past the window when `pkv` and `m` cover them: a sub-block window reads the rest of its
+block from the cache); `use_cache=True` returns the fed window's per-layer (K, V), K rotated; `logits_range=(start,
+end)` gives the logits of those absolute positions only.
 """
 from __future__ import annotations
 
@@ -100,12 +102,15 @@ class Llada2SparseMoe(nn.Module):
         b, w, d = x.shape
         flat = x.reshape(-1, d)
         ids, weights = self.gate(flat)
-        out = flat.new_zeros(*ids.shape, d, dtype=weights.dtype)  # [n, k, d]: expert k's output per token
-        for e, expert in enumerate(self.experts):  # each expert once, on the tokens routed to it
-            rows, slots = torch.nonzero(ids == e, as_tuple=True)
-            if rows.numel():
-                out[rows, slots] = expert(flat[rows]).to(weights.dtype)
-        y = (out * weights[..., None]).sum(1).to(x.dtype).view(b, w, d)
+        k = ids.shape[1]
+        # (token, slot) pairs sorted by expert; each expert runs once on its tokens (one host sync per layer)
+        order = ids.view(-1).argsort()
+        counts = torch.bincount(ids.view(-1), minlength=len(self.experts)).tolist()
+        chunks = flat[order // k].split(counts)
+        done = [expert(chunk) for expert, chunk in zip(self.experts, chunks) if chunk.shape[0]]
+        outs = torch.cat(done) if done else flat.new_zeros(0, d)
+        out = torch.empty_like(outs).index_put((order,), outs)  # back to (token, slot) order
+        y = (out.view(-1, k, d).to(weights.dtype) * weights[..., None]).sum(1).to(x.dtype).view(b, w, d)
         return y if self.shared_experts is None else y + self.shared_experts(x)
 
 
@@ -209,6 +214,7 @@ class Llada2MoeModelLM(PreTrainedModel):
         self,
         input_ids: torch.LongTensor,
         attention_mask: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.LongTensor] = None,
         past_key_values: Optional[tuple] = None,
         use_cache: bool = False,
         window_start: int = 0,
@@ -219,29 +225,53 @@ class Llada2MoeModelLM(PreTrainedModel):
         cfg = self.config
         b, w = input_ids.shape
         block_length = int(block_length or self.trained_block_length)
-        if past_key_values is not None and past_key_values[0][0].shape[2] < window_start:
-            raise ValueError(f"the cache holds {past_key_values[0][0].shape[2]} positions; "
-                             f"the window starts at {window_start}")
-        if window_start > 0 and past_key_values is None:
-            raise ValueError(f"a window starting at {window_start} needs past_key_values for positions before it")
-        past_key_values = None if window_start == 0 else past_key_values
         keys = window_start + w
-        if attention_mask is not None and bool(attention_mask[:, :keys].all()):
-            attention_mask = None
-        mask = block_causal_mask(attention_mask, block_length, window_start, w, b, input_ids.device)
-        if attention_mask is not None:  # a padded query attends at least itself: no all-masked softmax (NaN)
-            own = torch.arange(w, device=input_ids.device)
-            mask[:, :, own, window_start + own] = True
-        positions = real_positions(attention_mask, keys, b, input_ids.device)[:, window_start:]
+        if past_key_values is None and window_start > 0:
+            raise ValueError(f"a window starting at {window_start} needs past_key_values for positions before it")
+        if past_key_values is not None:  # a cache past the window (the rest of the current block) is read too
+            cached = past_key_values[0][0].shape[2]
+            if cached < window_start:
+                raise ValueError(f"the cache holds {cached} positions; the window starts at {window_start}")
+            covered = cached if attention_mask is None or attention_mask.dim() == 4 else attention_mask.shape[1]
+            keys = max(keys, min(cached, covered))
+        if attention_mask is not None and attention_mask.dim() == 2 and attention_mask.shape[1] < keys:
+            raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; the window ends at {keys}")
+        positions, mask = window_inputs(attention_mask, position_ids, window_start, w, keys, block_length, b,
+                                        input_ids.device)
         x = self.model.word_embeddings(input_ids)
         cos, sin = rotary_tables(positions, cfg.rope_dim, cfg.rope_theta, x.dtype)
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # LLaDA2's rotary embedding returns them in the model dtype
         presents = []
         for i, layer in enumerate(self.model.layers):
-            past = None if past_key_values is None else tuple(t[:, :, :window_start] for t in past_key_values[i])
+            past = None if past_key_values is None else tuple(t[:, :, :keys] for t in past_key_values[i])
             x, present = layer(x, cos, sin, mask, past, window_start)
             presents.append(present)
         if logits_range is not None:  # logits of positions [start, end) only (the decoders' current block)
             x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]
         logits = self.lm_head(self.model.norm(x))
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # the reference's `logits.float()`
         return LladaOutput(logits=logits, past_key_values=tuple(presents) if use_cache else None)
+
+
+def window_inputs(attention_mask, position_ids, window_start: int, width: int, keys: int, block_length: int,
+                  batch: int, device) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(rotary positions [B, W], boolean SDPA mask [B, 1, W, keys]) of the window [s, s + W) over key positions
+    [0, keys): allowed(i, j) = real(j) and block(j) <= block(i) (`block_causal_mask`), plus i == j, so that a
+    padded query whose row has no real key yet keeps a non-empty softmax (its output is never read; real queries
+    attend themselves anyway). A 4-D boolean `attention_mask` (True = attend; what LLaDA2's `generate` builds, as
+    a bool) is used as given, with `position_ids` or positions s..s+W-1."""
+    if attention_mask is not None and attention_mask.dim() == 4:
+        rows = attention_mask if attention_mask.shape[-2] == width else attention_mask[..., window_start:, :]
+        mask = rows[..., :width, :keys].bool()
+        positions = torch.arange(window_start, window_start + width, device=device).expand(batch, width)
+    else:
+        # the rule for queries s..keys-1 (keys past the window: a cache covering the rest of the block), cut to W
+        mask = block_causal_mask(attention_mask, block_length, window_start, keys - window_start, batch, device)
+        own = torch.zeros(width, keys, dtype=torch.bool, device=device)
+        own[:, window_start:window_start + width] = torch.eye(width, dtype=torch.bool, device=device)
+        mask = mask[:, :, :width] | own
+        positions = real_positions(attention_mask, keys, batch, device)[:, window_start:window_start + width]
+    if position_ids is not None:
+        positions = (position_ids if position_ids.shape[1] == width
+                     else position_ids[:, window_start:window_start + width])
+    return positions, mask
