@@ -79,8 +79,9 @@ def load_model(
 
     `pretrained`: `toy`, a local Hugging Face folder or a hub id. `peft`: a LoRA adapter folder, hub id or shipped
     name (`toy-cj-grpo`, `toy-diffu-grpo`), merged into the weights. `dtype`: bfloat16 on GPU, float32 on CPU by
-    default. `family` (`llada` | `dream`) and `mask_id` override what the config says. `native`: LLaDA and Dream
-    checkpoints run this package's implementations (`mdlm_eval.models.llada`, `.dream`) unless False.
+    default. `family` (`llada` | `dream` | `llada2`) and `mask_id` override what the config says. `native`: LLaDA,
+    Dream and LLaDA2 checkpoints run this package's implementations (`mdlm_eval.models.llada`, `.dream`,
+    `.llada2`) unless False.
 
     The result holds `model` (called as `model(input_ids, attention_mask=...).logits`, logits aligned with
     positions, Dream's shift already undone), `tokenizer` (left padding, pad = EOS), `ids` (`mask_id`, `eos_id`,

@@ -68,7 +68,7 @@ def token_ids(config, tokenizer, family: Family, mask_id: int | None = None) -> 
     if mask is None:
         raise UsageError(
             f"model family '{getattr(config, 'model_type', '?')}' is unknown and names no mask token; "
-            f"pass mask_id=ID or family=llada|dream"
+            f"pass mask_id=ID or family=llada|dream|llada2"
         )
     eos = getattr(config, "eos_token_id", None)
     eos = eos if isinstance(eos, int) else tokenizer.eos_token_id
