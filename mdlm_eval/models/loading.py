@@ -1,14 +1,15 @@
 """Load an MDLM the way LLaDA loads: `AutoModel`/`AutoTokenizer` with `trust_remote_code`, plus a LoRA adapter.
 
-LLaDA (`model_type` "llada"), Dream (`model_type` "Dream": Dream-v0, Dream-Coder, DiffuCoder), SDAR (`model_type`
-"sdar": SDAR, TraDo) and Fast-dLLM v2 (`model_type` "Fast_dLLM_Qwen") checkpoints load into the native
-implementations (`mdlm_eval.models.llada`, `.dream`, `.sdar`) by default, without running the checkpoint's code;
-the family is read from config.json's `model_type`, else its `architectures`. `native=False` runs the
-checkpoint's own code instead (Dream's needs transformers 4.46-4.57, see `DREAM_OWN_CODE_VERSIONS`; SDAR's imports
-flash-attn; the block-diffusion ones load through `AutoModelForCausalLM`, as their `generate` scripts do).
+LLaDA (`model_type` "llada"), Dream (`model_type` "Dream": Dream-v0, Dream-Coder, DiffuCoder), LLaDA2 MoE
+(`model_type` "llada2_moe": LLaDA2.0/2.1-mini and -flash), SDAR (`model_type` "sdar": SDAR, TraDo) and Fast-dLLM v2
+(`model_type` "Fast_dLLM_Qwen") checkpoints load into the native implementations (`mdlm_eval.models.llada`,
+`.dream`, `.llada2`, `.sdar`) by default, without running the checkpoint's code; the family is read from
+config.json's `model_type`, else its `architectures`. `native=False` runs the checkpoint's own code instead (Dream's
+needs transformers 4.46-4.57, see `DREAM_OWN_CODE_VERSIONS`; SDAR's imports flash-attn; SDAR and Fast-dLLM v2 load
+through `AutoModelForCausalLM`, as their `generate` scripts do).
 
 `pretrained` is a local Hugging Face folder, a hub id, or `toy` (the shipped toy model). Model code runs only
-where it is trusted: the toy, local folders, and the known LLaDA and Dream hub ids; anything else needs
+where it is trusted: the toy, local folders, and the known LLaDA, Dream and LLaDA2 hub ids; anything else needs
 `trust_remote_code=True`.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from mdlm_eval.model_files import (NATIVE, WEIGHT_FILES, check_adapter_folder, c
                                     native_kind_of, resolve_adapter, resolve_pretrained)
 from mdlm_eval.models.profiles import Family, ShiftedLogits, TokenIds, family_of, token_ids
 
-TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+)$")
+TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+|inclusionAI/LLaDA2\.[\w.-]+)$")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -80,9 +81,9 @@ def load_model(
 
     `pretrained`: `toy`, a local Hugging Face folder or a hub id. `peft`: a LoRA adapter folder, hub id or shipped
     name (`toy-cj-grpo`, `toy-diffu-grpo`), merged into the weights. `dtype`: bfloat16 on GPU, float32 on CPU by
-    default. `family` (`llada` | `dream` | `sdar` | `fast_dllm_qwen`) and `mask_id` override what the config says.
-    `native`: LLaDA, Dream, SDAR and Fast-dLLM v2 checkpoints run this package's implementations
-    (`mdlm_eval.models.llada`, `.dream`, `.sdar`) unless False.
+    default. `family` (`llada` | `dream` | `llada2` | `sdar` | `fast_dllm_qwen`) and `mask_id` override what the
+    config says. `native`: LLaDA, Dream, LLaDA2, SDAR and Fast-dLLM v2 checkpoints run this package's
+    implementations (`mdlm_eval.models.llada`, `.dream`, `.llada2`, `.sdar`) unless False.
 
     The result holds `model` (called as `model(input_ids, attention_mask=...).logits`, logits aligned with
     positions, Dream's and Fast-dLLM v2's shift already undone), `tokenizer` (left padding, pad = EOS), `ids`
@@ -224,6 +225,10 @@ def native_classes(kind: str):
         from mdlm_eval.models.dream import DreamConfig, DreamModel
 
         return DreamConfig, DreamModel
+    if kind == "llada2_moe":
+        from mdlm_eval.models.llada2 import Llada2MoeConfig, Llada2MoeModelLM
+
+        return Llada2MoeConfig, Llada2MoeModelLM
     from mdlm_eval.models.llada import LladaConfig, LladaModelLM
 
     return LladaConfig, LladaModelLM

@@ -6,8 +6,10 @@ the prediction for position i is output i-1, as Dream's generation code realigns
 SDAR (model_type "sdar", TraDo too): mask from config.json (`mask_token_id`, 151669 in SDAR's), logits aligned.
 Fast-dLLM v2 (model_type "Fast_dLLM_Qwen"): mask 151665 (its `generate`'s default), logits shifted like Dream's
 (its `generate` reads `cat([logits[:, :1], logits[:, :-1]])`).
+LLaDA2 (model_type "llada2_moe"): mask 156895 (`<|mask|>`, which LLaDA2's tokenizer does not declare), EOS 156892
+(`<|endoftext|>`, LLaDA2's generate `eos_id`), end of turn `<|role_end|>`; logits aligned with positions.
 End of turn (EOT) for every family: the token the tokenizer's chat template closes an assistant turn with
-(`<|eot_id|>` LLaDA, `<|im_end|>` Dream), unless config.json names `eot_token_id`.
+(`<|eot_id|>` LLaDA, `<|im_end|>` Dream, `<|role_end|>` LLaDA2), unless config.json names `eot_token_id`.
 Other families (the toy model among them) need a mask token in their config or tokenizer.
 """
 from __future__ import annotations
@@ -33,6 +35,8 @@ FAMILIES = {
     "dream": Family("dream", shift_logits=True, mask_id=151666),
     "sdar": Family("sdar", mask_id=151669),
     "fast_dllm_qwen": Family("fast_dllm_qwen", shift_logits=True, mask_id=151665),
+    "llada2_moe": Family("llada2", mask_id=156895),
+    "llada2": Family("llada2", mask_id=156895),
     "generic": Family("generic"),
 }
 
@@ -79,7 +83,7 @@ def token_ids(config, tokenizer, family: Family, mask_id: int | None = None) -> 
     return TokenIds(mask_id=int(mask), eos_id=int(eos), eot_id=eot)
 
 
-END_OF_TURN_NAMES = ("<|eot_id|>", "<|im_end|>")  # LLaDA / Llama-3, Dream / Qwen
+END_OF_TURN_NAMES = ("<|eot_id|>", "<|im_end|>", "<|role_end|>")  # LLaDA / Llama-3, Dream / Qwen, LLaDA2 / Ling
 _TURN_MARK = "MDLM-EVAL-TURN-END"
 
 
