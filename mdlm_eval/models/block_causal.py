@@ -39,3 +39,27 @@ def block_causal_mask(attention_mask: torch.Tensor | None, block_length: int, wi
     if attention_mask is not None:
         allowed = allowed & attention_mask[:, None, :keys].bool()
     return allowed[:, None]
+
+
+def window_inputs(attention_mask, position_ids, window_start: int, width: int, keys: int, block_length: int,
+                  batch: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rotary positions [B, W], boolean SDPA mask [B, 1, W, keys]) of the window [s, s + W) over key positions
+    [0, keys): `block_causal_mask`'s rule for queries s..keys-1 (keys past the window: a cache that covers the rest
+    of the block), cut to the window's W rows, plus i == j, so that a padded query whose row has no real key yet
+    keeps a non-empty softmax (its output is never read; real queries attend themselves anyway).
+
+    A 4-D boolean `attention_mask` (True = attend; what LLaDA2's and SDAR's `generate` build) is used as given, with
+    positions s..s+W-1; `position_ids` (the window's, or the whole sequence's) replace the positions."""
+    if attention_mask is not None and attention_mask.dim() == 4:
+        rows = attention_mask if attention_mask.shape[-2] == width else attention_mask[..., window_start:, :]
+        mask = rows[..., :width, :keys].bool()
+        positions = torch.arange(window_start, window_start + width, device=device).expand(batch, width)
+    else:
+        mask = block_causal_mask(attention_mask, block_length, window_start, keys - window_start, batch, device)
+        own = torch.zeros(width, keys, dtype=torch.bool, device=device)
+        own[:, window_start:window_start + width] = torch.eye(width, dtype=torch.bool, device=device)
+        mask = mask[:, :, :width] | own
+        positions = real_positions(attention_mask, keys, batch, device)[:, window_start:window_start + width]
+    if position_ids is not None:
+        positions = position_ids if position_ids.shape[1] == width else position_ids[:, window_start:window_start + width]
+    return positions, mask

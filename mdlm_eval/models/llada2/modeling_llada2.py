@@ -43,7 +43,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from mdlm_eval.models.block_causal import block_causal_mask, real_positions
+from mdlm_eval.models.block_causal import window_inputs
 from mdlm_eval.models.llada.modeling_llada import LladaOutput, RMSNorm, attend, rotary_tables, rotate
 
 from .configuration_llada2 import Llada2MoeConfig
@@ -251,27 +251,3 @@ class Llada2MoeModelLM(PreTrainedModel):
         logits = self.lm_head(self.model.norm(x))
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # the reference's `logits.float()`
         return LladaOutput(logits=logits, past_key_values=tuple(presents) if use_cache else None)
-
-
-def window_inputs(attention_mask, position_ids, window_start: int, width: int, keys: int, block_length: int,
-                  batch: int, device) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """(rotary positions [B, W], boolean SDPA mask [B, 1, W, keys]) of the window [s, s + W) over key positions
-    [0, keys): allowed(i, j) = real(j) and block(j) <= block(i) (`block_causal_mask`), plus i == j, so that a
-    padded query whose row has no real key yet keeps a non-empty softmax (its output is never read; real queries
-    attend themselves anyway). A 4-D boolean `attention_mask` (True = attend; what LLaDA2's `generate` builds, as
-    a bool) is used as given, with `position_ids` or positions s..s+W-1."""
-    if attention_mask is not None and attention_mask.dim() == 4:
-        rows = attention_mask if attention_mask.shape[-2] == width else attention_mask[..., window_start:, :]
-        mask = rows[..., :width, :keys].bool()
-        positions = torch.arange(window_start, window_start + width, device=device).expand(batch, width)
-    else:
-        # the rule for queries s..keys-1 (keys past the window: a cache covering the rest of the block), cut to W
-        mask = block_causal_mask(attention_mask, block_length, window_start, keys - window_start, batch, device)
-        own = torch.zeros(width, keys, dtype=torch.bool, device=device)
-        own[:, window_start:window_start + width] = torch.eye(width, dtype=torch.bool, device=device)
-        mask = mask[:, :, :width] | own
-        positions = real_positions(attention_mask, keys, batch, device)[:, window_start:window_start + width]
-    if position_ids is not None:
-        positions = (position_ids if position_ids.shape[1] == width
-                     else position_ids[:, window_start:window_start + width])
-    return positions, mask

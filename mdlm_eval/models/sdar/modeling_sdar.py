@@ -38,7 +38,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from mdlm_eval.models.block_causal import block_causal_mask, real_positions
+from mdlm_eval.models.block_causal import window_inputs
 from mdlm_eval.models.llada.modeling_llada import LladaOutput, RMSNorm, _compute_dtype, attend, rotary_tables, rotate
 
 from .configuration_sdar import FastDLLMV2Config, SDARConfig
@@ -124,30 +124,6 @@ class SDARModel(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, pad)
         self.layers = nn.ModuleList([SDARDecoderLayer(config) for _ in range(config.num_hidden_layers)])
         self.norm = norm(config, config.hidden_size)
-
-
-def window_inputs(attention_mask, position_ids, window_start: int, width: int, keys: int, block_length: int,
-                  batch: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rotary positions [B, W], boolean SDPA mask [B, 1, W, keys]) of the window [s, s + W) over key positions
-    [0, keys): allowed(i, j) = real(j) and block(j) <= block(i) (`block_causal_mask`'s rule), plus i == j."""
-    if attention_mask is not None and attention_mask.dim() == 4:  # given as is: True = attend
-        rows = attention_mask if attention_mask.shape[-2] == width else attention_mask[..., window_start:, :]
-        mask = rows[..., :width, :keys].bool()
-        positions = torch.arange(window_start, window_start + width, device=device).expand(batch, width)
-    else:
-        # the rule for queries at s..keys-1 (keys past the window: a cache that covers the rest of the block), cut
-        # to the window's W rows
-        mask = block_causal_mask(attention_mask, block_length, window_start, keys - window_start, batch, device)
-        # each query also attends itself: a padded query whose row has no real key yet keeps a non-empty softmax
-        # (its output is never read); real queries already attend themselves
-        own = torch.zeros(width, keys, dtype=torch.bool, device=device)
-        own[:, window_start:window_start + width] = torch.eye(width, dtype=torch.bool, device=device)
-        mask = mask[:, :, :width] | own
-        positions = real_positions(attention_mask, keys, batch, device)[:, window_start:window_start + width]
-    if position_ids is not None:
-        fits = position_ids.shape[1] == width  # the window's own, else the whole sequence's
-        positions = position_ids if fits else position_ids[:, window_start:window_start + width]
-    return positions, mask
 
 
 class SDARForCausalLM(PreTrainedModel):
