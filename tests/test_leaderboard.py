@@ -299,7 +299,9 @@ def test_sampled_scores_refuse_k_above_the_generations(tmp_path: Path) -> None:
     path.write_text(json.dumps({"doc_id": 0, "doc": doc, "resps": [["\\boxed{1+2+3}", "x", "y"]]}) + "\n")
     assert sampled_scores(str(path), "mdlm_countdown")["acc"].pass_at_k == pytest.approx(100.0)
     assert sampled_scores(str(path), "mdlm_countdown", 2)["acc_exact"].sampled_mean == pytest.approx(100 / 3)
-    with pytest.raises(ValueError, match="pass@4 asks for more generations than the 3"):
+    from mdlm_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match="pass@4 asks for more generations than the 3"):
         sampled_scores(str(path), "mdlm_countdown", 4)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from mdlm_eval.errors import UsageError
 from mdlm_eval.passk import pass_at_k
 
 
@@ -47,7 +48,7 @@ def generations(samples_file: str | Path) -> list[tuple[dict, list[str]]]:
 @lru_cache(maxsize=512)
 def sampled_scores(samples_file: str, task: str, k: int | None = None) -> dict[str, Sampled]:
     """metric -> Sampled for a task's samples file where every document has >= 2 generations, else {}.
-    `k` defaults to the fewest generations of any document; a k above it is a ValueError."""
+    `k` defaults to the fewest generations of any document; a k above it is a UsageError."""
     from mdlm_eval.scoring import TASKS, task_from_name
 
     kind = task_from_name(task)
@@ -57,7 +58,7 @@ def sampled_scores(samples_file: str, task: str, k: int | None = None) -> dict[s
     n_min = min(len(g) for _, g in items)
     k = n_min if k is None else k
     if not 1 <= k <= n_min:
-        raise ValueError(f"pass@{k} asks for more generations than the {n_min} of some document of {task}")
+        raise UsageError(f"pass@{k} asks for more generations than the {n_min} of some document of {task}")
     process = TASKS[kind].process_results
     per_doc = [[process(doc, [text]) for text in gens] for doc, gens in items]
     out = {}

@@ -4,6 +4,7 @@ The reference (fixtures/d1_train/d1_reference.json) was made by running d1's `di
 small files `write_files` writes (fixtures/d1_train/README.md says how); these tests write the same files.
 """
 import json
+import os
 import random
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.training import tasks
 from mdlm_eval.training.rewards import REWARDS
 
+SHARED = Path(os.environ.get(data.DATA_DIR_VARIABLE) or "/nonexistent")  # the shared task files, if any
 REFERENCE = json.loads((Path(__file__).parent / "fixtures" / "d1_train" / "d1_reference.json").read_text())
 
 
@@ -38,7 +40,6 @@ def write_files(folder: Path) -> None:
 
 @pytest.fixture
 def train_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("MDLM_EVAL_DATA_DIR_SHARED", data.os.environ.get(data.DATA_DIR_VARIABLE, ""))
     write_files(tmp_path)
     monkeypatch.setenv(data.DATA_DIR_VARIABLE, str(tmp_path))
     tasks._d1_sets.cache_clear()
@@ -94,13 +95,9 @@ def test_heldout_never_trained_on(train_dir, monkeypatch):
     assert len(held) == 500 and not held & trained
 
 
-@pytest.mark.skipif(not (Path(data.os.environ.get(data.DATA_DIR_VARIABLE, "/nonexistent")) / "gsm8k_test.jsonl").is_file(),
-                    reason="needs the GSM8K test file in MDLM_EVAL_DATA_DIR")
-def test_gsm8k_heldout_is_the_test_set(train_dir, monkeypatch):
-    import os
-
-    shared = Path(os.environ["MDLM_EVAL_DATA_DIR_SHARED"])
-    (train_dir / "gsm8k_test.jsonl").symlink_to(shared / "gsm8k_test.jsonl")
+@pytest.mark.skipif(not (SHARED / "gsm8k_test.jsonl").is_file(), reason="needs the GSM8K test file in MDLM_EVAL_DATA_DIR")
+def test_gsm8k_heldout_is_the_test_set(train_dir):
+    (train_dir / "gsm8k_test.jsonl").symlink_to(SHARED / "gsm8k_test.jsonl")
     held = tasks.get_task("d1_gsm8k").heldout(42, 3)
     assert [d["kind"] for d in held] == ["gsm8k"] * 3 and held[0]["question"] == data.load_gsm8k()[0]["question"]
 
@@ -153,3 +150,24 @@ def test_d1_sudoku_download_from_a_local_server(tmp_path, monkeypatch):
         assert (tmp_path / "cache" / "sudoku_4x4_unique_puzzles.csv").is_file()
     finally:
         server.shutdown()
+
+
+def test_the_trainer_runs_a_d1_task_end_to_end(train_dir, tmp_path, monkeypatch):
+    """One CJ-GRPO step of the toy on d1's Sudoku set: the task by name, its docs, rewards, held-out set, log and
+    adapter. The toy's short prompt stands in for d1's long one, which only makes the toy's decode slower."""
+    import dataclasses
+
+    from mdlm_eval.models.toy.prompts import sudoku_prompt
+    from mdlm_eval.training.config import load_config
+
+    short = dataclasses.replace(tasks.TASKS["d1_sudoku"], message=lambda d: sudoku_prompt(d["puzzle"]))
+    monkeypatch.setitem(tasks.TASKS, "d1_sudoku", short)
+    from mdlm_eval.training.diagnostics import read_tsv
+    from mdlm_eval.training.trainer import train
+
+    cfg = load_config("toy", task="d1_sudoku", rewards=None, batch_size=6, grad_accum=1, num_iterations=1, lora_r=4,
+                      lora_alpha=8, threads=1, steps=1, eval_every=1, eval_prompts=2)
+    train(cfg, tmp_path / "o", warn=lambda _: None)
+    assert read_tsv(tmp_path / "o" / "log.tsv")["step"] == [1]
+    assert read_tsv(tmp_path / "o" / "eval.tsv")["prompts"] == [2, 2]
+    assert (tmp_path / "o" / "adapter" / "adapter_config.json").is_file()
