@@ -1,7 +1,8 @@
 """The four d1 reasoning datasets as `datasets.Dataset`s with fixed doc schemas.
 
 Sources (d1's, dllm-reasoning/d1 eval/*.py): GSM8K test and MATH-500 from the Hugging Face hub;
-Countdown (cd3 test) and 4x4 Sudoku downloaded once from d1's repository at commit `D1_COMMIT`,
+Countdown (cd3 test) and 4x4 Sudoku (and SPG's solution-disjoint Sudoku split from facebookresearch/SPG at
+`SPG_COMMIT`, `sudoku_4x4_spg_test.csv`) downloaded once from d1's repository at commit `D1_COMMIT`,
 sha256-checked and cached under $MDLM_EVAL_CACHE (default ~/.cache/mdlm-eval). If $MDLM_EVAL_DATA_DIR is
 set, all four are read from that folder instead (gsm8k_test.jsonl, math500_test.jsonl,
 countdown_cd3_test.jsonl, sudoku_4x4_test.csv), sha256-checked, with no network at all.
@@ -45,14 +46,20 @@ D1_SEED = 42
 D1_SUBSAMPLE = 256
 
 
+SPG_COMMIT = "a1c712091aee3fde759bbf73b7850546265cd52d"
+SPG_URL = f"https://raw.githubusercontent.com/facebookresearch/SPG/{SPG_COMMIT}"
+
+
 @dataclass(frozen=True)
 class DataFile:
-    """One task file: its name in MDLM_EVAL_DATA_DIR and the cache, its sha256, its rows, where d1 keeps it."""
+    """One task file: its name in MDLM_EVAL_DATA_DIR and the cache, its sha256, its rows, where its repository
+    keeps it (`d1_path` under `repo_url`, d1's by default)."""
 
     name: str
     sha256: str
     rows: int
     d1_path: str | None = None
+    repo_url: str = D1_URL
 
 
 FILES = {
@@ -69,6 +76,14 @@ FILES = {
         "ef86c7c28ebef88484d85fda59b3909a7b621241aa1abf36343437dbc4a3ffb6",
         500,
         "dataset/4x4_test_sudoku.csv",
+    ),
+    # SPG's solution-disjoint test split (facebookresearch/SPG dataset/generate_new_sudoku_splitting.py)
+    "sudoku_spg": DataFile(
+        "sudoku_4x4_spg_test.csv",
+        "bd93420f34f57f6b73c1a4080e70dd2f9366901b9b759132bb8f098c5339929d",
+        256,
+        "dataset/test_sudoku_split_new.csv",
+        SPG_URL,
     ),
 }
 _HUB = {"gsm8k": ("openai/gsm8k", "main"), "math500": ("HuggingFaceH4/MATH-500", None)}
@@ -102,6 +117,14 @@ def load_sudoku(base_url: str | None = None) -> datasets.Dataset:
     return datasets.Dataset.from_list([_sudoku_doc(rows[i], i) for i in d1_subsample(len(rows))])
 
 
+def load_sudoku_spg(base_url: str | None = None) -> datasets.Dataset:
+    """4x4 Sudoku, SPG's solution-disjoint test split: all 256 puzzles in SPG's evaluation order (its
+    `np.random.choice(256, 256, replace=False)` under seed 42, the d1 subsample); same schema as `load_sudoku`.
+    `base_url` replaces SPG's repository at `SPG_COMMIT` (default: $MDLM_EVAL_DATA_URL, else SPG's GitHub)."""
+    rows = _rows("sudoku_spg", base_url)
+    return datasets.Dataset.from_list([_sudoku_doc(rows[i], i) for i in d1_subsample(len(rows))])
+
+
 def d1_subsample(n: int) -> list[int]:
     """d1's evaluation subset of n rows: `numpy.random.seed(42); numpy.random.choice(n, 256, replace=False)`."""
     return np.random.RandomState(D1_SEED).choice(n, D1_SUBSAMPLE, replace=False).tolist()
@@ -125,6 +148,11 @@ def countdown_splits(**_: object) -> dict[str, datasets.Dataset]:
 def sudoku_splits(**_: object) -> dict[str, datasets.Dataset]:
     """lm-eval `custom_dataset` hook: {"test": load_sudoku()}."""
     return {"test": load_sudoku()}
+
+
+def sudoku_spg_splits(**_: object) -> dict[str, datasets.Dataset]:
+    """lm-eval `custom_dataset` hook: {"test": load_sudoku_spg()}."""
+    return {"test": load_sudoku_spg()}
 
 
 def _gsm8k_doc(row: dict) -> dict:
@@ -163,12 +191,14 @@ def _rows(task: str, base_url: str | None = None) -> list[dict]:
         return _hub_rows(task)
     path = _cache_dir() / spec.name
     if not (path.is_file() and _sha256(path.read_bytes()) == spec.sha256):
-        url = f"{(base_url or os.environ.get(URL_VARIABLE) or D1_URL).rstrip('/')}/{spec.d1_path}"
+        url = f"{(base_url or os.environ.get(URL_VARIABLE) or spec.repo_url).rstrip('/')}/{spec.d1_path}"
         _download(url, path, spec.sha256)
     return _parse(path, path.read_bytes(), spec)
 
 
 def _verified_bytes(path: Path, spec: DataFile) -> bytes:
+    if not path.is_file():
+        raise _missing_error(path, _how_to_get(spec.name, spec.d1_path, spec.repo_url, _HUB.get(_task_of(spec))))
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -176,6 +206,24 @@ def _verified_bytes(path: Path, spec: DataFile) -> bytes:
     if (digest := _sha256(data)) != spec.sha256:
         raise _data_error(path, f"sha256 {digest[:12]}... is not the expected {spec.sha256[:12]}...")
     return data
+
+
+def _task_of(spec: DataFile) -> str:
+    return next(task for task, s in FILES.items() if s is spec)
+
+
+def _how_to_get(name: str, repo_path: str | None, repo_url: str, hub: tuple | None, split: str = "test") -> str:
+    """How to place file `name` in MDLM_EVAL_DATA_DIR: a repository file to download, or a hub split to save."""
+    if repo_path is not None:
+        return f"download {repo_url}/{repo_path} there as {name}"
+    repo, config = hub[0], hub[1]
+    args = f"'{repo}', '{config}'" if config else f"'{repo}'"
+    return (f"save the hub's split there: python -c \"import datasets; datasets.load_dataset({args}, "
+            f"split='{split}').to_json('{name}')\"")
+
+
+def _missing_error(path: Path, how: str) -> UsageError:
+    return UsageError(f"{path} is missing ({DATA_DIR_VARIABLE} is set, so nothing is downloaded); {how}")
 
 
 def _sha256(data: bytes) -> str:
@@ -216,8 +264,9 @@ def _cache_dir() -> Path:
     return Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "mdlm-eval")
 
 
-def _download(url: str, path: Path, sha256: str) -> None:
-    """Fetch `url` into `path` atomically: a temporary file beside it, renamed only once the sha256 matches."""
+def _download(url: str, path: Path, sha256: str | None) -> None:
+    """Fetch `url` into `path` atomically: a temporary file beside it, renamed only once the sha256 matches
+    (None: a file at a pinned commit whose sum is not on record here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -230,7 +279,7 @@ def _download(url: str, path: Path, sha256: str) -> None:
                 received += len(chunk)
         if announced is not None and received != int(announced):
             raise _data_error(path, f"download from {url} failed (cut off after {received} of {announced} bytes)")
-        if digest.hexdigest() != sha256:
+        if sha256 is not None and digest.hexdigest() != sha256:
             reason = f"download from {url} has sha256 {digest.hexdigest()[:12]}..., expected {sha256[:12]}..."
             raise _data_error(path, reason)
         os.replace(temporary, path)
@@ -247,3 +296,104 @@ def _data_error(path: Path, reason: str) -> UsageError:
     """One line naming the file and the variable that points at verified copies."""
     reason = " ".join(reason.split())
     return UsageError(f"{path}: {reason}; set {DATA_DIR_VARIABLE} to a folder with the verified task files")
+
+
+# ---- d1's training sets (dllm-reasoning/d1 diffu-grpo/data_utils.py and diffu_grpo_train.py) ----
+@dataclass(frozen=True)
+class TrainFile:
+    """A training set: its file in MDLM_EVAL_DATA_DIR, and where d1 loads it (a hub split or a d1 file)."""
+
+    name: str
+    hub: tuple[str, str | None, str] | None = None  # (dataset, config, split) for `datasets.load_dataset`
+    d1_path: str | None = None  # a file of d1's repository at D1_COMMIT
+
+
+TRAIN_FILES = {
+    "countdown": TrainFile("countdown_3to4_train.jsonl", hub=("Jiayi-Pan/Countdown-Tasks-3to4", None, "train")),
+    "sudoku": TrainFile("sudoku_4x4_unique_puzzles.csv", d1_path="dataset/4x4_sudoku_unique_puzzles.csv"),
+    "gsm8k": TrainFile("gsm8k_train.jsonl", hub=("openai/gsm8k", "main", "train")),
+    "math": TrainFile("math_train.jsonl", hub=("ankner/math-500", None, "train")),
+}
+_TRAIN_COLUMNS = {"countdown": ("nums", "target"), "sudoku": ("Puzzle", "Solution"), "gsm8k": ("question", "answer"),
+                  "math": ("problem", "solution")}
+D1_TRAIN_HELDOUT = 500  # d1 keeps the last 500 shuffled Countdown and Sudoku rows out of training
+
+
+def load_d1_train(task: str, seed: int = 42) -> tuple[list[dict], list[dict]]:
+    """d1's training prompts for `task` (countdown | sudoku | gsm8k | math) as docs, and the rows d1 holds out.
+
+    As d1 loads them: Countdown is Countdown-Tasks-3to4's train split with 3 numbers only; Sudoku d1's
+    4x4_sudoku_unique_puzzles.csv; GSM8K openai/gsm8k (main) train; MATH ankner/math-500 train. The set is
+    shuffled by `datasets.Dataset.shuffle(seed=seed)` (d1: the run's seed, 42 by default); for Countdown and
+    Sudoku the last 500 rows are left out of training (`dataset.select(range(0, len(dataset) - 500))`) and are
+    returned as the held-out docs; GSM8K and MATH train on every row and hold nothing out.
+    Docs: {"kind", ...} with countdown: numbers, target; sudoku: puzzle, solution; gsm8k: question, answer
+    (float, as the GSM8K task reads `####`), solution; math: problem, answer (the solution's last box), solution.
+    """
+    if task not in TRAIN_FILES:
+        raise UsageError(f"d1 has no training set '{task}'; choose one of {', '.join(TRAIN_FILES)}")
+    rows = _train_rows(task)
+    spec = TRAIN_FILES[task]
+    if missing := [c for c in _TRAIN_COLUMNS[task] if c not in rows[0]]:
+        raise UsageError(f"{spec.name}: its rows lack {', '.join(missing)}; save {spec.hub[0] if spec.hub else 'the file'} "
+                         f"as d1 loads it")
+    if task == "countdown":
+        rows = [r for r in rows if len(r["nums"]) == 3]  # d1: data.filter(lambda x: len(x["nums"]) == 3)
+    order = list(datasets.Dataset.from_dict({"i": list(range(len(rows)))}).shuffle(seed=seed)["i"])
+    docs = [_train_doc(task, rows[i]) for i in order]
+    if task in ("countdown", "sudoku"):
+        if len(docs) <= D1_TRAIN_HELDOUT:
+            raise UsageError(f"{TRAIN_FILES[task].name} has {len(docs)} usable rows; d1 holds out the last "
+                             f"{D1_TRAIN_HELDOUT}, so it needs more")
+        return docs[:-D1_TRAIN_HELDOUT], docs[-D1_TRAIN_HELDOUT:]
+    return docs, []
+
+
+def _train_doc(task: str, row: dict) -> dict:
+    if task == "countdown":
+        return {"kind": task, "numbers": [int(n) for n in row["nums"]], "target": int(row["target"])}
+    if task == "sudoku":
+        return {"kind": task, "puzzle": row["Puzzle"], "solution": row["Solution"]}
+    if task == "gsm8k":
+        return {"kind": task, **_gsm8k_doc(row)}
+    from mdlm_eval.scoring.boxes import last_boxed_content
+
+    # d1's correctness_reward_func_math compares with remove_boxed(last_boxed_only_string(solution))
+    return {"kind": task, "problem": row["problem"], "answer": last_boxed_content(row["solution"]),
+            "solution": row["solution"]}
+
+
+def _train_rows(task: str) -> list[dict]:
+    """The training set's raw rows: from MDLM_EVAL_DATA_DIR, else the hub or d1's repository (cached)."""
+    spec = TRAIN_FILES[task]
+    if data_dir := os.environ.get(DATA_DIR_VARIABLE):
+        path = Path(data_dir) / spec.name
+        if not path.is_file():
+            how = _how_to_get(spec.name, spec.d1_path, D1_URL, spec.hub, spec.hub[2] if spec.hub else "train")
+            raise _missing_error(path, how)
+        return _parse_rows(path)
+    if spec.hub is not None:
+        name, config, split = spec.hub
+        try:
+            return list(datasets.load_dataset(name, config, split=split))
+        except Exception as e:  # offline, missing, or broken: the hub's errors are many
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UsageError(f"cannot load {name} ({split}) from the Hugging Face hub ({reason}); "
+                             f"set {DATA_DIR_VARIABLE} to a folder with {spec.name}") from e
+    path = _cache_dir() / spec.name
+    if not path.is_file():
+        _download(f"{(os.environ.get(URL_VARIABLE) or D1_URL).rstrip('/')}/{spec.d1_path}", path, None)
+    return _parse_rows(path)
+
+
+def _parse_rows(path: Path) -> list[dict]:
+    """Rows of a .jsonl or .csv training file (any count; an empty one is an error)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        rows = (list(csv.DictReader(io.StringIO(text))) if path.suffix == ".csv"
+                else [json.loads(line) for line in text.splitlines() if line.strip()])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as e:
+        raise _data_error(path, f"does not parse ({e})") from e
+    if not rows:
+        raise _data_error(path, "has no rows")
+    return rows

@@ -41,7 +41,8 @@ def _question_first(instruction: str, question: str) -> str:
 
 
 Render = Callable[[dict], str]
-TASKS = ["mdlm_gsm8k", "mdlm_math500", "mdlm_countdown", "mdlm_sudoku", "mdlm_toy_countdown", "mdlm_toy_sudoku"]
+TASKS = ["mdlm_gsm8k", "mdlm_math500", "mdlm_countdown", "mdlm_sudoku", "mdlm_sudoku_spg", "mdlm_toy_countdown",
+         "mdlm_toy_sudoku"]
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +68,11 @@ def registry() -> dict[str, dict[str, Render]]:
             "question_first": lambda doc: _question_first(prompts.COUNTDOWN, doc["question"]),
         },
         "mdlm_sudoku": {
+            DEFAULT: sudoku.doc_to_text,
+            "plain": lambda doc: prompts.user_message(_SUDOKU, doc["question"]),
+            "question_first": lambda doc: _question_first(prompts.SUDOKU, doc["question"]),
+        },
+        "mdlm_sudoku_spg": {  # SPG's split, d1's prompts (as mdlm_sudoku)
             DEFAULT: sudoku.doc_to_text,
             "plain": lambda doc: prompts.user_message(_SUDOKU, doc["question"]),
             "question_first": lambda doc: _question_first(prompts.SUDOKU, doc["question"]),
@@ -137,6 +143,10 @@ def mdlm_countdown(doc: dict) -> str:
 
 def mdlm_sudoku(doc: dict) -> str:
     return render("mdlm_sudoku", doc)
+
+
+def mdlm_sudoku_spg(doc: dict) -> str:
+    return render("mdlm_sudoku_spg", doc)
 
 
 def mdlm_toy_countdown(doc: dict) -> str:

@@ -23,7 +23,13 @@ weights, built on the GPU in bfloat16, and per L (256, 512) and batch (1, 8, 32)
 forward of the loop's three passes at the first block (uncached; prefix: the block and all after it; dual: the
 block alone), each against the roofline at the GPU's measured bandwidth and bfloat16 rate (mdlm_eval/roofline.py),
 peak memory, and the tokens/s those times give at LLaDA-8B's published tokens per forward (mdlm_eval.throughput
-PUBLISHED_TPF; `semi_ar` L/2: 2).
+PUBLISHED_TPF; `semi_ar` L/2: 2). Then the training memory line: the peak GPU memory of one CJ-GRPO training step
+(`train_step_report`) at LLaDA-8B-Instruct's shapes, random weights in bfloat16, L = 256, S = 8 decoding steps per
+sample, the paper's per-device micro-batch (6 samples: 1 prompt x 6 generations, 200-token prompts), LoRA r 128 on
+the reference's target list, activation checkpointing on: the EOSER+ASS rollout, the old and reference log-probs,
+the loss back-propagated step by step, and the AdamW step, beside the dry run's arithmetic (weights, LoRA with its
+gradients and AdamW moments, activations counted on the meta device as `mdlm-eval train --dry-run` counts them).
+`--skip-train-memory` leaves it out; `--train-memory-only` runs only it.
 """
 from __future__ import annotations
 
@@ -246,6 +252,88 @@ def random_weights_report(config, device, gen_lengths=(256, 512), batches=(1, 8,
                    f"prefix {rate['prefix']:.0f}, dual {rate['dual']:.0f}; semi_ar L/2 uncached {baseline:.0f}")
 
 
+TRAIN_PROMPT_TOKENS = 200  # d1's and EOSER-ASS-RL's max_prompt_length
+
+
+def lora_parameters(model) -> int:
+    """Trainable (LoRA) parameters of a peft-wrapped model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train_step_plan(weights: int, lora: int, activations: int) -> dict[str, int]:
+    """The dry run's memory arithmetic (mdlm_eval/training/plan.py): bytes of the base weights, of the LoRA weights
+    with gradients and two AdamW moments (float32: 16 bytes a parameter), of the activations; and their sum."""
+    return {"weights": weights, "lora": 16 * lora, "activations": activations,
+            "total": weights + 16 * lora + activations}
+
+
+def train_step_report(config, device, gen_length: int = 256, steps: int = 8, batch: int = 6, generations: int = 6,
+                      prompt_len: int = TRAIN_PROMPT_TOKENS, dtype=torch.bfloat16, lora_r: int = 128,
+                      lora_alpha: int = 64, seed: int = 0):
+    """One CJ-GRPO step with activation checkpointing (module docstring): (its lines, the dry run's arithmetic in
+    bytes, the peak GPU bytes or None without CUDA)."""
+    from peft import LoraConfig, get_peft_model
+
+    from mdlm_eval.training.cj_grpo import cj_grpo_loss, committed_logps
+    from mdlm_eval.training.config import LLADA_TARGETS
+    from mdlm_eval.training.objectives import group_advantages
+    from mdlm_eval.training.plan import forward_bytes
+    from mdlm_eval.training.rollout import Rollout, sample
+    from mdlm_eval.training.trainer import enable_checkpointing
+
+    gpu = torch.device(device).type == "cuda"
+    torch.manual_seed(seed)
+    base = random_model(config, device, dtype)
+    enable_checkpointing(base, "random LLaDA")
+    weights = sum(p.numel() * p.element_size() for p in base.parameters())
+    model = get_peft_model(base, LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.05,
+                                            target_modules=LLADA_TARGETS))
+    lora = lora_parameters(model)
+    targets = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if hasattr(m, "lora_A")})
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-6, betas=(0.9, 0.99),
+                            weight_decay=0.1)
+    mask_id = config.mask_token_id
+    g = torch.Generator().manual_seed(seed)
+    prompt = torch.randint(0, min(100_000, mask_id), (batch // generations, prompt_len), generator=g)
+    prompt_ids = prompt.repeat_interleave(generations, dim=0).to(device)
+    prompt_mask = torch.ones_like(prompt_ids)
+    if gpu:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    model.eval()
+    with torch.no_grad():
+        completion, commit_step, S = sample(model, prompt_ids, prompt_mask, "eoser_ass", gen_length=gen_length,
+                                            steps=steps, mask_id=mask_id, eos_token_ids=[config.eos_token_id],
+                                            seeds=list(range(batch)), noise_dtype=dtype, temperature=1.0)
+        rewards = torch.rand(batch, generator=g).to(device)
+        r = Rollout(prompt_ids, prompt_mask, completion, commit_step, S, rewards, group_advantages(rewards, generations))
+        r.old_logps = committed_logps(model, r, mask_id)
+        with model.disable_adapter():
+            r.ref_logps = committed_logps(model, r, mask_id)
+    model.train()
+    cj_grpo_loss(model, r, mask_id, epsilon=0.5, beta=0.04)
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 0.2)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    peak = torch.cuda.max_memory_allocated() if gpu else None
+    meta_base = random_model(config, "meta", dtype)  # shapes only: the dry run's activation count
+    enable_checkpointing(meta_base, "random LLaDA")
+    meta = get_peft_model(meta_base, LoraConfig(r=lora_r, lora_alpha=lora_alpha, target_modules=LLADA_TARGETS))
+    planned = train_step_plan(weights, lora, forward_bytes(meta, batch, prompt_len, gen_length, True))
+    gib = 2**30
+    lines = [
+        f"one CJ-GRPO training step: {config.n_layers} layers, d_model {config.d_model}, {dtype}, random weights; "
+        f"L {gen_length}, S {S} steps per sample, micro-batch {batch} ({batch // generations} prompt x {generations} "
+        f"generations, {prompt_len}-token prompts), LoRA r {lora_r} on {', '.join(targets)} ({lora / 1e6:.1f}M), "
+        f"activation checkpointing on",
+        f"  peak GPU memory {peak / gib:.2f} GiB" if peak is not None else "  peak GPU memory: n/a (no CUDA device)",
+        f"  dry-run arithmetic {planned['total'] / gib:.2f} GiB = weights {planned['weights'] / gib:.2f} + LoRA with "
+        f"gradients and AdamW {planned['lora'] / gib:.2f} + activations of one step's forward "
+        f"{planned['activations'] / gib:.2f} (rollout decoding and the recomputed block not counted)",
+    ]
+    return lines, planned, peak
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="GSAI-ML/LLaDA-8B-Instruct")
@@ -258,16 +346,26 @@ def main(argv=None) -> int:
                         "--random-weights: 1,8,32)")
     parser.add_argument("--random-weights", action="store_true",
                         help="no download: time LLaDA-8B's shapes with random weights against the roofline")
+    parser.add_argument("--skip-train-memory", action="store_true", help="--random-weights without the training line")
+    parser.add_argument("--train-memory-only", action="store_true",
+                        help="only the training memory line (random weights at LLaDA-8B's shapes)")
     args = parser.parse_args(argv)
+    if args.skip_train_memory and args.train_memory_only:
+        parser.error("--skip-train-memory and --train-memory-only exclude each other")
     if not torch.cuda.is_available():
         print("gpu_check needs a CUDA GPU (this machine has none)", file=sys.stderr)
         return 2
-    if args.random_weights:
+    if args.random_weights or args.train_memory_only:
         from mdlm_eval.models.llada import LladaConfig
 
         print(f"LLaDA-8B-Instruct shapes on {torch.cuda.get_device_name()}")
-        for line in random_weights_report(LladaConfig(), "cuda", args.gen_lengths, args.batches or [1, 8, 32]):
-            print(line, flush=True)
+        if not args.train_memory_only:
+            for line in random_weights_report(LladaConfig(), "cuda", args.gen_lengths, args.batches or [1, 8, 32]):
+                print(line, flush=True)
+            free()
+        if not args.skip_train_memory:
+            for line in train_step_report(LladaConfig(), "cuda")[0]:
+                print(line, flush=True)
         return 0
     args.batches = args.batches or [1, 8]
     ok = args.skip_logits or check_logits(args.model, args.prompts, args.gen_length)

@@ -1,5 +1,6 @@
 """The CPU-checkable parts of scripts/gpu_check.py, on the tiny LLaDA fixture and the toy's tokenizer."""
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,37 @@ def test_the_random_weights_report_on_a_tiny_config():
     for _, _, _, ms, roof, x, _ in passes:
         assert float(roof) > 100 and float(x) == pytest.approx(float(ms) / float(roof), abs=0.06)
     assert lines[5].strip().startswith("tokens/s at 2.0 tok/fwd (LLaDA-8B, tau 0.9): uncached ")
+
+
+def test_train_memory_without_cuda_exits_2(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert gpu_check.main(["--train-memory-only"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_train_step_plan_arithmetic():
+    """Weights + 16 bytes per LoRA parameter (float32 weight, gradient, two AdamW moments) + activations."""
+    assert gpu_check.train_step_plan(1000, 10, 7) == {"weights": 1000, "lora": 160, "activations": 7, "total": 1167}
+
+
+def test_the_training_memory_line_on_a_tiny_config():
+    """One CJ-GRPO step on CPU at a tiny LLaDA: LoRA lands on the reference list's modules that LLaDA has
+    (q_proj, k_proj, v_proj, up_proj: LLaDA names its others attn_out, ff_proj, ff_out), with r x (in + out)
+    parameters each; the rollout takes S steps; the weights are counted at the dtype's size."""
+    from mdlm_eval.models.llada import LladaConfig
+
+    d, kv, ff, layers, r = 32, 16, 48, 2, 4
+    config = LladaConfig(d_model=d, n_heads=4, n_kv_heads=2, n_layers=layers, mlp_hidden_size=ff, vocab_size=64,
+                         embedding_size=64, mask_token_id=63, eos_token_id=62, pad_token_id=62)
+    lines, planned, peak = gpu_check.train_step_report(config, "cpu", gen_length=16, steps=4, batch=4, generations=2,
+                                                       prompt_len=8, dtype=torch.float32, lora_r=r, lora_alpha=8)
+    lora = layers * r * ((d + d) + 2 * (d + kv) + (d + ff))
+    assert f"LoRA r {r} on k_proj, q_proj, up_proj, v_proj ({lora / 1e6:.1f}M)" in lines[0]
+    assert "S 4 steps per sample, micro-batch 4 (2 prompt x 2 generations, 8-token prompts)" in lines[0]
+    assert lines[1] == "  peak GPU memory: n/a (no CUDA device)"
+    base = gpu_check.random_model(config, "cpu", torch.float32)
+    weights = sum(p.numel() * 4 for p in base.parameters())
+    assert peak is None and planned["weights"] == weights and planned["lora"] == 16 * lora
+    assert planned["activations"] > 0 and planned["total"] == weights + 16 * lora + planned["activations"]
+    assert re.fullmatch(r"  dry-run arithmetic \d+\.\d\d GiB = weights .* activations of one step's forward .*", lines[2])

@@ -265,6 +265,46 @@ def test_checkpoints_against_their_base_in_the_paper_layout(tmp_path: Path) -> N
                                                                                                "adapter vs base")
 
 
+def test_checkpoint_table_gains_sampled_mean_and_pass_at_k_where_runs_sampled_repeatedly(tmp_path: Path) -> None:
+    """Repeats (lm-eval `repeats`): every generation scored alone by the task's scorer; k = the fewest per prompt."""
+    right, wrong = "\\boxed{1+2+3}", "\\boxed{1}"
+    doc = {"numbers": [1, 2, 3], "target": 6, "question": "Numbers: [1, 2, 3]\nTarget: 6"}
+
+    def samples(correct: list[int], n: int) -> list[dict]:
+        return [{"doc_id": d, "doc_hash": f"h{d}", "doc": doc, "filter": "none", "metrics": ["acc"], "acc": int(c > 0),
+                 "resps": [[right] * c + [wrong] * (n - c)]} for d, c in enumerate(correct)]
+
+    root, task = tmp_path / "results", "mdlm_toy_countdown"
+    write_run(root, peft=None, scores={task: 0.5}, nfe=16, trace=samples([1, 0, 0, 6], 6), folder="base")
+    write_run(root, peft="toy-cj-grpo", scores={task: 0.75}, nfe=16, trace=samples([2, 2, 0, 4], 4), folder="cj")
+    write_run(root, peft="toy-greedy", scores={task: 0.25}, nfe=16, folder="greedy")  # one generation: no columns
+    build_leaderboard(root, tmp_path / "out", reference_dir=None)
+    header, rows = table_rows((tmp_path / "out" / "leaderboard.md").read_text(), "Checkpoints against their base model")
+    assert header[-3:] == [f"{task}/acc L32", f"{task}/acc L32 sampled mean", f"{task}/acc L32 pass@4"]
+    by_adapter = {row[0]: row[-2:] for row in rows}
+    # base: pass@4 of n = 6 with c = 1 is 1 - C(5,4)/C(6,4) = 2/3; with c = 6 it is 1
+    assert by_adapter[""] == [f"{100 * (1 / 6 + 1) / 4:.2f}", f"{100 * (2 / 3 + 1) / 4:.2f}"]
+    assert by_adapter["toy-cj-grpo"] == ["50.00", "75.00"]
+    assert by_adapter["toy-greedy"] == ["", ""]
+    versus = pd.read_csv(tmp_path / "out" / "leaderboard_versus.csv", keep_default_na=False)
+    row = versus[versus["adapter"] == "toy-cj-grpo"].iloc[0]
+    assert (float(row[f"{task}/acc L32 sampled mean"]), float(row[f"{task}/acc L32 pass@4"])) == (50.0, 75.0)
+
+
+def test_sampled_scores_refuse_k_above_the_generations(tmp_path: Path) -> None:
+    from mdlm_eval.leaderboard.sampled import sampled_scores
+
+    path = tmp_path / "samples.jsonl"
+    doc = {"numbers": [1, 2, 3], "target": 6}
+    path.write_text(json.dumps({"doc_id": 0, "doc": doc, "resps": [["\\boxed{1+2+3}", "x", "y"]]}) + "\n")
+    assert sampled_scores(str(path), "mdlm_countdown")["acc"].pass_at_k == pytest.approx(100.0)
+    assert sampled_scores(str(path), "mdlm_countdown", 2)["acc_exact"].sampled_mean == pytest.approx(100 / 3)
+    from mdlm_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match="pass@4 asks for more generations than the 3"):
+        sampled_scores(str(path), "mdlm_countdown", 4)
+
+
 def test_plot_labels_are_spread_apart_under_the_top() -> None:
     assert spread([1.0, 1.0, 5.0], 1.0, 10.0) == [1.0, 2.0, 5.0]
     assert spread([9.8, 9.9, 0.0], 1.0, 10.0) == [9.0, 10.0, 0.0]  # pushed down, order kept

@@ -43,7 +43,10 @@ ELSEWHERE = {
         "needs LLaDA-8B-Instruct's config.json from the hub; tests/training/test_checkpointing.py plans the paper "
         "config on the LLaDA fixture's config.json",
     "accelerate launch --config_file mdlm_eval/training/configs/ddp_8gpu.yaml -m mdlm_eval train cj-grpo --config "
-    "llada_paper --task TASK --out runs/llada-cj-grpo": "8 GPUs and a LLaDA training task (TASK is a placeholder)",
+    "llada_paper --task d1_sudoku --out runs/llada-cj-grpo": "8 GPUs and d1's Sudoku training file; "
+                                                              "tests/training/test_d1_train_data.py loads the set",
+    "python scripts/gpu_check.py --train-memory-only": "needs a CUDA GPU; tests/test_gpu_check.py runs the step on a "
+                                                       "tiny LLaDA on the CPU and checks its exit without a GPU",
     "python -m mdlm_eval.training.bench --steps 2,8,32": "about 10 minutes of CPU; tests/training/test_checkpointing.py "
                                                          "tests its counter",
     "mdlm-eval toy train --out /tmp/toy": "retrains the toy (about 26 minutes); tests/models/test_toy_train.py",

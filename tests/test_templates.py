@@ -22,8 +22,9 @@ DOCS = {
     "mdlm_toy_countdown": {"numbers": [49, 55, 53], "target": 51},
     "mdlm_toy_sudoku": {"puzzle": "4320004330100004"},
 }
+DOCS["mdlm_sudoku_spg"] = DOCS["mdlm_sudoku"]  # SPG's split, d1's prompts
 DEFAULTS = {"mdlm_gsm8k": gsm8k.doc_to_text, "mdlm_math500": math500.doc_to_text,
-            "mdlm_countdown": countdown.doc_to_text, "mdlm_sudoku": sudoku.doc_to_text}
+            "mdlm_countdown": countdown.doc_to_text, "mdlm_sudoku": sudoku.doc_to_text, "mdlm_sudoku_spg": sudoku.doc_to_text}
 
 
 def test_every_task_has_three_templates_and_the_default_is_todays_prompt() -> None:

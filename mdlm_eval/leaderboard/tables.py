@@ -12,6 +12,7 @@ import pandas as pd
 
 from mdlm_eval.leaderboard.read import (COST, ENV, EXTRAS, HEAD, HOST, SPEC_SKIP, TAIL, GroupInfo, Warn, as_int, block_of,
                                         read_results, short_name)
+from mdlm_eval.leaderboard.sampled import Sampled, sampled_scores
 from mdlm_eval.paired import METHOD, Paired, cached_doc_scores, compare_metric
 
 HEADERS = {"gen_length": "L", "block_length": "block", "nfe_per_sample": "NFE/sample",
@@ -415,10 +416,29 @@ def pairs(board: Leaderboard, col: str, base: Callable[[Any], bool]) -> list[tup
             and (k := repr([run[c] for c in others])) in keyed]
 
 
+def run_sampled(board: Leaderboard, run: int, task: str, k: int | None = None) -> dict[str, Sampled]:
+    """A run's sampled mean and pass@k per metric of `task` (runs with several generations per prompt), or {}."""
+    path = (board.runs.at[run, "samples_files"] or {}).get(task) if "samples_files" in board.runs else None
+    return sampled_scores(path, task, k) if path and Path(path).is_file() else {}
+
+
+def sampled_columns(board: Leaderboard, runs: pd.DataFrame, metrics: list, lengths: list) -> dict[tuple, int]:
+    """(task, metric, L) -> k for the columns where some run has several generations per prompt: k is the
+    fewest generations of any such run there, so every row's pass@k is the same k."""
+    ks: dict[tuple, int] = {}
+    for i, run in runs.iterrows():
+        for task, metric in metrics:
+            if (stats := run_sampled(board, i, task).get(metric)) is not None:
+                key = (task, metric, run["gen_length"])
+                ks[key] = min(ks.get(key, stats.generations), stats.generations)
+    return {key: ks[key] for key in [(t, m, length) for t, m in metrics for length in lengths] if key in ks}
+
+
 def versus_table(board: Leaderboard, col: str, base: Callable[[Any], bool], title: str, caption: str,
-                 anchor: str) -> tuple[Table | None, pd.DataFrame]:
+                 anchor: str, sampled: bool = False) -> tuple[Table | None, pd.DataFrame]:
     """Paper layout: a row per setting of `col` (e.g. adapter) x decoder x steps, a column per task metric at each L;
-    each non-base cell with its difference (points) to the base setting that differs only in `col`."""
+    each non-base cell with its difference (points) to the base setting that differs only in `col`. With
+    `sampled`, a task metric some run sampled several times per prompt gains sampled-mean and pass@k columns."""
     matched = pairs(board, col, base)
     if not matched:
         return None, pd.DataFrame()
@@ -431,6 +451,7 @@ def versus_table(board: Leaderboard, col: str, base: Callable[[Any], bool], titl
     kin = board.runs[board.runs["decoder"].isin(set(runs["decoder"]))]  # a field that tells these decoders' runs apart
     row_cols = [col] + [c for c in shown_columns(board, kin) if c not in (col, "gen_length", "limit", "seed")]
     row_cols += [c for c in ("seed", "limit") if varies(runs[c])]
+    extra = sampled_columns(board, runs, metrics, lengths) if sampled else {}
     grid: dict[str, dict] = {}
     for i, run in runs.iterrows():
         steps = run["steps_arg"] if run["steps_arg"] is not None else run["steps"]
@@ -442,6 +463,10 @@ def versus_table(board: Leaderboard, col: str, base: Callable[[Any], bool], titl
             diff = s["value"] - ref["value"].iloc[0] if len(ref) else None
             pair = paired(board, i, base_of[i], s["task"], s["metric"]) if len(ref) else None
             entry["cells"][(s["task"], s["metric"], run["gen_length"])] = (s["value"], s["stderr"], diff, pair)
+            if (k := extra.get((s["task"], s["metric"], run["gen_length"]))) is not None:
+                entry["sampled"] = entry.get("sampled", {})
+                entry["sampled"][(s["task"], s["metric"], run["gen_length"])] = run_sampled(
+                    board, i, s["task"], k).get(s["metric"])
     records, rows = [], []
     for entry in sorted(grid.values(), key=lambda e: tuple(sort_key(v if c != col or not base(v) else "")
                                                                for c, v in e["label"] if c != col)
@@ -461,9 +486,20 @@ def versus_table(board: Leaderboard, col: str, base: Callable[[Any], bool], titl
                 text = "" if value is None else f"{value[0]:.2f}" + (
                     f" ({pair.text()})" if pair else f" ({value[2]:+.2f})" if value[2] is not None else "")
                 cells.append(Cell(text, value[0] if value else None))
+                if (k := extra.get((task, metric, length))) is not None:
+                    stats = entry.get("sampled", {}).get((task, metric, length))
+                    record[f"{name} sampled mean"] = stats.sampled_mean if stats else None
+                    record[f"{name} pass@{k}"] = stats.pass_at_k if stats else None
+                    cells += [Cell(f"{stats.sampled_mean:.2f}" if stats else "", stats.sampled_mean if stats else None),
+                              Cell(f"{stats.pass_at_k:.2f}" if stats else "", stats.pass_at_k if stats else None)]
         records.append(record)
         rows.append(cells)
-    header = [HEADERS.get(c, c) for c in row_cols] + [f"{t}/{m} L{length}" for t, m in metrics for length in lengths]
+    header = [HEADERS.get(c, c) for c in row_cols]
+    for t, m in metrics:
+        for length in lengths:
+            header.append(f"{t}/{m} L{length}")
+            if (k := extra.get((t, m, length))) is not None:
+                header += [f"{t}/{m} L{length} sampled mean", f"{t}/{m} L{length} pass@{k}"]
     return Table(title, caption, header, rows, anchor=anchor), pd.DataFrame(records)
 
 
@@ -481,7 +517,9 @@ def checkpoint_table(board: Leaderboard) -> tuple[Table | None, pd.DataFrame]:
         "Rows: model / adapter x decoder x steps; columns: task metric at each L (percent). Each adapter's cell "
         "shows (in parentheses) its difference in points to the base model (same model, no adapter) under the same "
         "decoder, budget, seed and n, paired on the shared documents with its 95% interval [low, high]; * = the "
-        "interval excludes zero.", "versus-base")
+        "interval excludes zero. Where a run drew several generations per prompt (lm-eval repeats), its sampled "
+        "mean (the share of all generations that are correct) and pass@k (unbiased estimator, k = the fewest "
+        "generations per prompt in the column) follow the metric.", "versus-base", sampled=True)
 
 
 def cache_table(board: Leaderboard) -> tuple[Table | None, pd.DataFrame]:

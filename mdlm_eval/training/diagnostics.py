@@ -12,10 +12,11 @@ every `eval_every` steps, and the plot of both written next to the adapter.
 """
 from __future__ import annotations
 
-from math import comb
 from pathlib import Path
 
 import torch
+
+from mdlm_eval.passk import pass_at_k  # noqa: F401 (the estimator, shared with the leaderboard)
 
 LOG_COLUMNS = ("step", "loss", "reward", "reward_std", "zero_spread", "kl", "clip_fraction", "lr", "seconds")
 EVAL_COLUMNS = ("step", "greedy", "sampled_mean", "pass_at_k", "k", "prompts")
@@ -27,11 +28,6 @@ def group_stats(rewards: torch.Tensor, num_generations: int) -> dict[str, float]
     zero = (grouped.max(dim=1).values == grouped.min(dim=1).values).float()
     return {"reward": rewards.mean().item(), "reward_std": grouped.std(dim=1).mean().item(),
             "zero_spread": zero.mean().item()}
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Probability that k of n samples, c of them correct, include a correct one (unbiased estimator)."""
-    return 1.0 if n - c < k else 1.0 - comb(n - c, k) / comb(n, k)
 
 
 def heldout_scores(correct_greedy: list[bool], correct_sampled: list[list[bool]], k: int) -> dict[str, float]:

@@ -11,7 +11,9 @@ Of d1's `diffu-grpo/reward_func.py`, the two planning rewards are re-stated exac
   (d1's evaluation reader) gives the equation, scored as above.
 The task scorers of `mdlm_eval.scoring` are rewards too: `acc` (d1's evaluation score; Sudoku: correct empty
 cells / empty cells) and `exact` (Countdown `acc_exact`, Sudoku `solved`). d1's GSM8K/MATH format rewards
-(xmlcount, soft/strict format, int, boxed-in-answer) are not re-stated: the toy tasks are the planning ones.
+(xmlcount, soft/strict format, int, boxed-in-answer) are not re-stated: `d1_gsm8k` and `d1_math` train on the
+evaluation score `acc` alone (d1's GSM8K/MATH reader on the task's answer), which is d1's correctness reward
+without its format terms.
 A custom reward is `package.module:function` with the same signature.
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ import re
 from typing import Callable
 
 from mdlm_eval.errors import UsageError
-from mdlm_eval.scoring import countdown, sudoku
+from mdlm_eval.scoring import countdown, gsm8k, math500, sudoku
 from mdlm_eval.scoring.arithmetic import Unevaluable, evaluate_python
 
 Reward = Callable[[dict, str], float]
@@ -79,6 +81,8 @@ REWARDS: dict[str, dict[str, Reward]] = {
     "countdown": {"acc": countdown.acc, "exact": countdown.acc_exact, "d1_countdown": d1_countdown,
                   "countdown_boxed": countdown_boxed},
     "sudoku": {"acc": _sudoku_acc, "exact": sudoku.solved, "d1_sudoku": d1_sudoku},
+    "gsm8k": {"acc": gsm8k.acc, "exact": gsm8k.acc},
+    "math": {"acc": math500.acc, "exact": math500.acc},
 }
 """Task kind -> reward name -> reward."""
 

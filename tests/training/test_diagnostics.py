@@ -48,7 +48,7 @@ def test_pass_at_k_is_the_unbiased_estimator():
                       "k": 2, "prompts": 2}
 
 
-@pytest.mark.parametrize("name", list(TASKS))
+@pytest.mark.parametrize("name", [n for n in TASKS if n.startswith("mdlm_toy")])  # d1_*: test_d1_train_data.py
 def test_heldout_prompts_are_disjoint_from_every_training_stream(name):
     task = get_task(name)
     heldout = task.heldout(0, 16)

@@ -71,7 +71,7 @@ def test_task_defaults_are_d1s_and_the_toy_config_names_its_box_reward():
     assert [n for n, _ in rewards["countdown"]] == ["countdown_boxed"]
     assert [n for n, _ in rewards["sudoku"]] == ["d1_sudoku"]
     with pytest.raises(UsageError, match="rewards name unknown task kind"):
-        check_config(load_config("toy", task="mdlm_toy_countdown", rewards={"gsm8k": ["acc"]}))
+        check_config(load_config("toy", task="mdlm_toy_countdown", rewards={"mbpp": ["acc"]}))  # gsm8k and math are kinds (d1_*)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float64])
