@@ -182,12 +182,13 @@ def run_evaluation(config: RunConfig) -> dict:
 
     import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
     from mdlm_eval import summary
-    from mdlm_eval.block_default import warn_full_diffusion
+    from mdlm_eval.block_default import warn_full_diffusion, warn_trained_block
     from mdlm_eval.decoding import load_spec, planned_nfe
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
     warn_full_diffusion(config.decoder, spec.block_length, gen_length)
+    warn_trained_block(config.model, spec.block_length)
     nfe = planned_nfe(spec, gen_length)  # an impossible budget fails here, before the model loads
     check_model(config)
     task_manager = startup.task_manager(tasks, only_project)

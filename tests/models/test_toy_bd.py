@@ -62,3 +62,16 @@ def test_mdlm_eval_run_and_the_lm_eval_model_take_it(monkeypatch, capsys, tmp_pa
     assert lm.lm.model.block_causal is True
     with pytest.raises(UsageError, match="cache=dual is the approximate cache"):
         MDLMLM(pretrained="toy-bd", decoder="semi_ar", cache="dual", device="cpu")
+
+
+def test_a_block_other_than_the_trained_one_is_warned_about_once(capsys):
+    from mdlm_eval import block_default
+
+    block_default.warn_trained_block("toy-bd", 8)
+    block_default.warn_trained_block("toy", 4)  # bidirectional: no trained block
+    assert capsys.readouterr().err == ""
+    block_default.warn_trained_block("toy-bd", 4)
+    block_default.warn_trained_block("toy-bd", 4)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "block_length 4 differs from the block length 8 that block-causal model toy-bd was trained with" in err
