@@ -11,7 +11,8 @@ that one instead. The order, the same in `mdlm-eval run`, `lm_eval --model mdlm`
 3. the preset's own.
 
 A block that spans the whole canvas of a preset that is not full diffusion by design (whose block is not null)
-is warned about once: that decode is full diffusion.
+is warned about once: that decode is full diffusion. On a block-causal model (config.json `block_causal`, e.g.
+`toy-bd`), a decoder block other than the model's `trained_block_length` is warned about once, naming both.
 """
 from __future__ import annotations
 
@@ -60,3 +61,16 @@ def warn_full_diffusion(decoder: str, block_length: int | None, gen_length: int)
     print(f"mdlm-eval: warning: decoder {decoder} with block_length {block_length} at gen_length {gen_length} is "
           f"one block, full diffusion; pass a smaller --block-length (block_length=) for semi-autoregressive blocks",
           file=sys.stderr)
+
+
+def warn_trained_block(model: str, block_length: int | None) -> None:
+    """Once per process and setting: a decoder block that differs from a block-causal model's trained block."""
+    config = local_config(model)
+    trained = config.get("trained_block_length")
+    if not config.get("block_causal") or not isinstance(trained, int) or block_length in (None, trained):
+        return
+    if (key := ("trained", str(model), block_length)) in _warned:
+        return
+    _warned.add(key)
+    print(f"mdlm-eval: warning: block_length {block_length} differs from the block length {trained} that block-causal "
+          f"model {model} was trained with", file=sys.stderr)

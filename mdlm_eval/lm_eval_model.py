@@ -30,7 +30,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from mdlm_eval.block_default import warn_full_diffusion
+from mdlm_eval.block_default import warn_full_diffusion, warn_trained_block
 from mdlm_eval.decoding import DecoderSpec, decode
 from mdlm_eval.decoding.cache import check_cache
 from mdlm_eval.early_checks import check_decoder, check_model_arg_names, check_weights, resolved_spec
@@ -134,6 +134,7 @@ class MDLMLM(LM):
         self.spec = resolved_spec(decoder, decoder_fields, pretrained, self.gen_length)
         if canvas := self.gen_length or local_config(pretrained).get("gen_length"):
             warn_full_diffusion(decoder, self.spec.block_length, int(canvas))
+        warn_trained_block(pretrained, self.spec.block_length)
         check_decoder(self.spec, self.gen_length)  # an impossible budget, a missing folder: before loading anything
         check_weights(pretrained, peft, str(native).lower() not in ("false", "0"))
         if chat not in ("auto", "none"):

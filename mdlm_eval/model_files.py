@@ -1,6 +1,6 @@
 """Where a model or adapter name points and what its folder holds, read without importing torch.
 
-`toy` is the shipped toy checkpoint and `toy-cj-grpo` / `toy-diffu-grpo` its shipped adapters; anything that
+`toy` is the shipped toy checkpoint (`toy-bd` its block-diffusion twin) and `toy-cj-grpo` / `toy-diffu-grpo` its shipped adapters; anything that
 exists on disk, or starts with `.`, `/` or `~`, or has more than one `/`, is a local folder; the rest are hub ids.
 These checks run before anything heavy is imported (`mdlm_eval.early_checks`) and again when a model loads.
 """
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from mdlm_eval.errors import UsageError
-from mdlm_eval.paths import TOY_ADAPTERS, TOY_DIR
+from mdlm_eval.paths import TOY_ADAPTERS, TOY_DIR, TOY_MODELS
 
 # config.json model_type (lower case) with a native implementation -> the family's name in messages
 NATIVE = {"llada": "LLaDA", "dream": "Dream", "llada2_moe": "LLaDA2", "sdar": "SDAR", "fast_dllm_qwen": "Fast-dLLM v2"}
@@ -26,8 +26,8 @@ def is_local(name: str) -> bool:
 
 def resolve_pretrained(pretrained: str) -> tuple[str, bool]:
     """(what to pass to from_pretrained, whether it is a local folder)."""
-    if pretrained == "toy":
-        return str(TOY_DIR / "checkpoint"), True
+    if pretrained in TOY_MODELS:  # `toy`, `toy-bd` (its block-diffusion twin)
+        return str(TOY_DIR / TOY_MODELS[pretrained]), True
     if is_local(pretrained):
         return str(Path(pretrained).expanduser()), True
     return pretrained, False

@@ -22,4 +22,5 @@ PRESETS_DIR = _shipped("decoders")
 TASKS_DIR = _shipped("tasks")
 REFERENCE_DIR = _shipped("results", "reference")
 TOY_DIR = PACKAGE / "models" / "toy"  # the toy's shipped checkpoint/ and adapters/<name>/
+TOY_MODELS = {"toy": "checkpoint", "toy-bd": "checkpoint-bd"}  # shipped toy folders under TOY_DIR; toy-bd: block diffusion
 TOY_ADAPTERS = ("toy-cj-grpo", "toy-diffu-grpo")  # LoRA adapters of the toy shipped in adapters/<name>

@@ -27,7 +27,7 @@ from mdlm_eval import identity, parallelism
 from mdlm_eval.environment import environment, load_average, versions
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
-from mdlm_eval.paths import CHECKOUT as REPO
+from mdlm_eval.paths import CHECKOUT as REPO, TOY_MODELS
 from mdlm_eval.store import SampleStore, read_records, write_atomic
 
 DEFAULT_GEN_LENGTH = 256
@@ -89,7 +89,7 @@ class RunConfig:
         return int(local_config(self.model).get("gen_length", DEFAULT_GEN_LENGTH))
 
     def resolved_tasks(self) -> list[str]:
-        return list(self.tasks) if self.tasks else (["mdlm_toy"] if self.model == "toy" else ["mdlm_reasoning"])
+        return list(self.tasks) if self.tasks else (["mdlm_toy"] if self.model in TOY_MODELS else ["mdlm_reasoning"])
 
 
 def setting_name(config: RunConfig) -> str:
@@ -182,12 +182,13 @@ def run_evaluation(config: RunConfig) -> dict:
 
     import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
     from mdlm_eval import summary
-    from mdlm_eval.block_default import warn_full_diffusion
+    from mdlm_eval.block_default import warn_full_diffusion, warn_trained_block
     from mdlm_eval.decoding import load_spec, planned_nfe
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
     warn_full_diffusion(config.decoder, spec.block_length, gen_length)
+    warn_trained_block(config.model, spec.block_length)
     nfe = planned_nfe(spec, gen_length)  # an impossible budget fails here, before the model loads
     check_model(config)
     task_manager = startup.task_manager(tasks, only_project)

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from mdlm_eval.errors import UsageError
-from mdlm_eval.paths import TASKS_DIR
+from mdlm_eval.paths import TASKS_DIR, TOY_MODELS
 
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
@@ -89,7 +89,7 @@ def check_task_names(tasks: list[str]) -> bool:
 
 def check_model_name(model: str) -> None:
     """`toy`, a folder (checked later with its files), or a hub id: well-formed, and cached when offline."""
-    if model == "toy" or Path(model).expanduser().exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
+    if model in TOY_MODELS or Path(model).expanduser().exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
         return
     if not HUB_ID.match(model):
         raise UsageError(f"model {model!r} is neither `toy`, an existing folder nor a Hugging Face hub id")

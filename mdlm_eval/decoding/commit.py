@@ -137,6 +137,21 @@ class CountRule(CommitRule):
         return take_top_k(step, self.block_steps[step.block][step.step].k)
 
 
+@register("dynamic")
+class DynamicRule(CountRule):
+    """SDAR's `low_confidence_dynamic` (JetAstra/SDAR huggingface_bd3.py) and LLaDA2's `generate` rule: with k
+    the count rule's uniform per-block step schedule (their `get_num_transfer_tokens`), commit every candidate
+    with confidence > threshold when at least k do, else the top k. A block may end before its steps run out."""
+
+    adaptive = True
+
+    def select(self, step):
+        k = self.block_steps[step.block][step.step].k
+        over = (step.score > self.spec.threshold) & step.candidates
+        enough = (over.sum(1) >= k).unsqueeze(1)
+        return torch.where(enough, over, take_top_k(step, k))
+
+
 @register("threshold")
 class ThresholdRule(CommitRule):
     """Fast-dLLM `get_transfer_index` with `threshold`: every candidate with score >= tau, and always the best."""

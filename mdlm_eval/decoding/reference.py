@@ -436,3 +436,39 @@ def wino_generate(model, prompt, gen_length=32, block_length=16, threshold=0.6, 
             unmask_block[remask] = False
             last_accept = num_accept
     return x[:, : P + gen_length], step
+
+
+@torch.no_grad()
+def dynamic_generate(model, prompt, steps=16, gen_length=32, block_length=8, threshold=0.9, mask_id=126336):
+    """Batch 1, temperature 0: the commit rule of SDAR's `block_diffusion_generate` with `low_confidence_dynamic`
+    (JetAstra/SDAR evaluation/opencompass/.../huggingface_bd3.py) and LLaDA2's `generate` (inclusionAI/dInfer
+    modeling_llada2_moe.py), in LLaDA's semi-autoregressive layout over the answer canvas (uncached, full forward).
+    Per block, steps // num_blocks steps with k = `get_num_transfer_tokens`; at a step: confidence = p(x0) at the
+    masked positions, -inf elsewhere; the positions with confidence > threshold if at least k, else the top k;
+    the block ends when it has no mask left. Returns (sequence, forward passes)."""
+    x = torch.cat([prompt, torch.full((1, gen_length), mask_id, dtype=torch.long, device=prompt.device)], 1)
+    P, nfe = prompt.shape[1], 0
+    num_blocks = gen_length // block_length
+    per_block = steps // num_blocks
+    for b in range(num_blocks):
+        s, e = P + b * block_length, P + (b + 1) * block_length
+        counts = llada_counts(block_length, per_block)
+        for i in range(per_block):
+            mask_index = x[0, s:e] == mask_id
+            if not mask_index.any():
+                break
+            logits = model(x).logits[0, s:e]
+            nfe += 1
+            p = F.softmax(logits.to(torch.float64), dim=-1)
+            x0 = p.argmax(-1)
+            confidence = torch.where(mask_index, p.gather(-1, x0[:, None]).squeeze(-1),
+                                     torch.tensor(-torch.inf, dtype=p.dtype))
+            high = confidence > threshold
+            if high.sum() >= counts[i]:
+                take = high
+            else:
+                take = torch.zeros_like(high)
+                take[topk_leftmost(confidence, counts[i])] = True
+            take &= mask_index
+            x[0, s:e] = torch.where(take, x0, x[0, s:e])
+    return x, nfe

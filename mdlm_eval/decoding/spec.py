@@ -13,10 +13,10 @@ from mdlm_eval.yaml_file import read_mapping
 
 SAMPLERS = ("llada", "dream")  # how x0 is drawn (`mdlm_eval.decoding.sampling`)
 SCHEDULES = ("uniform", "ascending")
-COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino")
+COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic")
 ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino")  # the number of forward passes is decided while decoding
 RULE_FIELDS = {  # the spec fields only some commit rules read
-    "threshold": ("threshold", "wino"), "threshold_back": ("wino",), "factor": ("factor",), "gamma": ("eb",),
+    "threshold": ("threshold", "wino", "dynamic"), "threshold_back": ("wino",), "factor": ("factor",), "gamma": ("eb",),
     "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
 }
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
@@ -35,7 +35,8 @@ class DecoderSpec:
 
     commit          which candidates take x0 each step (`commit.py`): count (k from `schedule`) | threshold |
                     factor (Fast-dLLM) | eb (EB-sampler) | dream | dream_origin (Dream's time grid) |
-                    wino (WINO: wide-in, narrow-out re-masking)
+                    wino (WINO: wide-in, narrow-out re-masking) | dynamic (SDAR `low_confidence_dynamic`,
+                    LLaDA2 `generate`: confidence > threshold if at least k such, else the top k; k as count's)
     schedule        count: uniform (LLaDA blocks, equal counts per step) | ascending (ASS: 1, 2, 4, ... tokens)
     steps           forward passes for the whole canvas: an int, or log (floor(log2 L)), half (L/2), full (L);
                     for adaptive rules an optional cap (None: no cap), spread over the blocks
@@ -44,7 +45,8 @@ class DecoderSpec:
     remasking       ranking of masked positions: low_confidence | random | margin | entropy
     eos_policy      none | logits_eos_inf | confidence_eos_eot_inf | eoser
     gamma_schedule  eoser: linear (eoser_generate) | power (eoser_ass_generate)
-    threshold       threshold: commit confidence >= tau; wino: wide-in tau (commit confidence > tau)
+    threshold       threshold: commit confidence >= tau; wino: wide-in tau (commit confidence > tau); dynamic:
+                    commit confidence > tau when at least k candidates pass
     threshold_back  wino: narrow-out tau (re-mask committed tokens whose confidence < tau)
     factor          factor: f in c_(n) >= 1 - f / (n + 1)
     gamma           eb: bound on sum(H) - max(H) over the committed set

@@ -4,6 +4,9 @@ Sequence = chat-template prompt + answer padded with EOS to `gen_length` (the pa
 what teaches a real MDLM the "EOS trap"). Batches mix the two tasks (a fixed share of Sudoku, the rest
 Countdown), drawn fresh every step from seeded generators; prompts are left-padded with EOS under an attention
 mask, exactly as at inference. `mdlm-eval toy train` runs it; the defaults rebuild the shipped checkpoint.
+
+`block_length > 0` trains a block-diffusion model instead (`objectives.bd_sft_loss`, blocks of that size; the
+config gets `block_causal = True`); `init_from` starts from an existing toy folder's weights (how `toy-bd` was made).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.models.toy import data, prompts
 from mdlm_eval.models.toy.tokenizer import EOS, build_tokenizer, chat_prompt
 from mdlm_eval.models.toy.train import build_model, check_output_dir, save_checkpoint
-from mdlm_eval.training.objectives import sft_loss
+from mdlm_eval.training.objectives import bd_sft_loss, sft_loss
 
 
 @dataclass
@@ -48,6 +51,8 @@ class TrainConfig:
     num_attention_heads: int = 6
     log_every: int = 10
     threads: int = 2  # CPU threads; the same thread count gives the same weights
+    block_length: int = 0  # > 0: block-diffusion SFT with blocks of this size (block-causal model)
+    init_from: str = ""  # a toy checkpoint folder to warm-start from ("" = random init)
 
 
 def sample_batch(tok, cfg: TrainConfig, rng: random.Random, nprng: np.random.Generator):
@@ -111,6 +116,10 @@ def train(
     unknown = set(overrides) - {f.name for f in fields(TrainConfig)}
     if unknown:
         raise UsageError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    if not isinstance(overrides.get("block_length", 0), int) or overrides.get("block_length", 0) < 0:
+        raise UsageError(f"block_length must be a non-negative integer, got {overrides['block_length']}")
+    if overrides.get("init_from") and not (Path(overrides["init_from"]) / "config.json").is_file():
+        raise UsageError(f"init_from {overrides['init_from']} is not a toy checkpoint folder (no config.json)")
     out = check_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(steps=steps, seed=seed, **overrides)
@@ -128,7 +137,14 @@ def _train(out: Path, cfg: TrainConfig, progress) -> Path:
     rng, nprng = random.Random(cfg.seed), np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     tok = build_tokenizer()
-    model = build_model(tok, cfg)
+    if cfg.init_from:  # warm start: the folder's architecture and weights
+        from mdlm_eval.models.toy import MdlmToyModel
+
+        model = MdlmToyModel.from_pretrained(cfg.init_from, dtype=torch.float32)
+    else:
+        model = build_model(tok, cfg)
+    if cfg.block_length > 0:
+        model.config.block_causal, model.config.trained_block_length = True, cfg.block_length
     model.train()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -144,7 +160,11 @@ def _train(out: Path, cfg: TrainConfig, progress) -> Path:
             for group in opt.param_groups:
                 group["lr"] = lr
             batch = sample_batch(tok, cfg, rng, nprng)
-            loss = sft_loss(model, *batch, mask_id=model.config.mask_token_id, eps=cfg.eps, gen=gen)
+            if cfg.block_length > 0:
+                loss = bd_sft_loss(model, *batch, mask_id=model.config.mask_token_id, eps=cfg.eps, gen=gen,
+                                   block_length=cfg.block_length)
+            else:
+                loss = sft_loss(model, *batch, mask_id=model.config.mask_token_id, eps=cfg.eps, gen=gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mdlm_eval import decode
-from mdlm_eval.decoding.reference import dream_generate, eb_generate, fast_dllm_generate, wino_generate
+from mdlm_eval.decoding.reference import dream_generate, dynamic_generate, eb_generate, fast_dllm_generate, wino_generate
 from mdlm_eval.errors import UsageError
 from mdlm_eval.models.profiles import ShiftedLogits
 from tests.decoding.test_exactness import left_padded, prompts
@@ -180,3 +180,18 @@ def test_wino_refuses_what_it_cannot_honour():
 
     with pytest.raises(UsageError, match="needs a model whose forward takes position_ids"):
         decode(NoPositions(), prompts(1, 3), "wino", gen_length=32, **IDS)
+
+
+@pytest.mark.parametrize("threshold,block_length,steps", [(0.9, 8, 16), (0.3, 8, 16), (0.5, 16, 8), (0.05, 4, 32)])
+def test_sdar_llada2_dynamic_rule_matches_reference(model, threshold, block_length, steps):
+    """commit: dynamic (SDAR low_confidence_dynamic / LLaDA2): each row as the batch-1 re-statement, same passes."""
+    ids, mask = left_padded()
+    kw = dict(commit="dynamic", threshold=threshold, block_length=block_length, steps=steps, gen_length=32)
+    batched = check_batch_invariance(model, "semi_ar", **kw)
+    for row in range(3):
+        expected, nfe = dynamic_generate(model, ids[row: row + 1, PADS[row]:], steps=steps, gen_length=32,
+                                         block_length=block_length, threshold=threshold, mask_id=MASK)
+        assert torch.equal(batched.sequences[row, PADS[row]:], expected[0])
+        assert batched.nfe_per_row[row] == nfe
+    if threshold < 0.1:  # a low threshold commits many per pass: blocks end before their steps run out
+        assert max(batched.nfe_per_row) < steps

@@ -118,3 +118,26 @@ def test_cli_toy_path():
 
     result = runner.invoke(app, ["toy", "path"])
     assert result.exit_code == 0 and result.output.strip() == str(checkpoint_path())
+
+
+def test_block_diffusion_training_warm_starts_from_a_toy_folder(trained, tmp_path):
+    """`block_length` + `init_from`: the base weights to start from, a block-causal checkpoint out."""
+    from mdlm_eval.models.toy import MdlmToyModel
+
+    base, _ = trained
+    out = train(tmp_path / "bd", steps=3, seed=0, block_length=4, init_from=str(base), batch_size=8, lr=1e-6,
+                warmup_steps=1, log_every=1)
+    config = json.loads((out / "config.json").read_text())
+    assert config["block_causal"] is True and config["trained_block_length"] == 4
+    assert "block_length=4" in config["training"]["command"] and str(base) in config["training"]["command"]
+    a = MdlmToyModel.from_pretrained(base).embed.weight
+    b = MdlmToyModel.from_pretrained(out).embed.weight
+    assert a.shape == b.shape and torch.allclose(a, b, atol=1e-3) and not torch.equal(a, b)  # moved, from base
+
+
+def test_block_diffusion_training_bad_input(tmp_path):
+    with pytest.raises(UsageError, match="block_length must be a non-negative integer"):
+        train(tmp_path / "x", steps=1, block_length=-1)
+    with pytest.raises(UsageError, match="is not a toy checkpoint folder"):
+        train(tmp_path / "y", steps=1, block_length=8, init_from=str(tmp_path / "missing"))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -13,6 +13,9 @@ class MdlmToyConfig(PretrainedConfig):
     `eot_token_id` (`<|eot_id|>`), `bos_token_id` (`<|startoftext|>`). `gen_length` is the answer canvas the toy
     was trained with (answers padded with EOS to this length); `block_length` the block that a
     semi-autoregressive decoder preset means on it (a quarter of the canvas).
+
+    `block_causal=True` makes it a block-diffusion model (BD3-LM / SDAR style, the harness's block_causal module):
+    a query attends its own block and the blocks before it, blocks of `trained_block_length` real positions.
     """
 
     model_type = "mdlm_toy"
@@ -36,6 +39,8 @@ class MdlmToyConfig(PretrainedConfig):
         gen_length: int = 32,
         block_length: int = 8,
         tie_word_embeddings: bool = False,
+        block_causal: bool = False,
+        trained_block_length: int = 8,
         **kwargs,
     ):
         self.vocab_size = vocab_size
@@ -51,6 +56,8 @@ class MdlmToyConfig(PretrainedConfig):
         self.eot_token_id = eot_token_id
         self.gen_length = gen_length
         self.block_length = block_length
+        self.block_causal = block_causal
+        self.trained_block_length = trained_block_length
         super().__init__(
             eos_token_id=eos_token_id,
             bos_token_id=bos_token_id,

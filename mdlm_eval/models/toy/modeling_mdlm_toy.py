@@ -14,6 +14,12 @@ sequence>, past_key_values=pkv, window_start=s)` recomputes the window only, its
 cached[:s] ++ window ++ cached[s+W:], at positions `cumsum(attention_mask) - 1` sliced to the window.
 `logits_range=(start, end)` (absolute positions inside the fed window) returns the logits of those positions only.
 
+Block-causal mode (`config.block_causal`, the protocol of the harness's block_causal module): query i attends key
+j iff j is real and block(j) <= block(i), block = (cumsum(attention_mask) - 1) // block_length (`block_length=`
+kwarg, default `config.trained_block_length`). With `past_key_values`, the cache holds positions [0, s) only
+(s = `window_start`) and the window's queries attend cached[:s] ++ window; `attention_mask` then covers [0, s + W).
+`use_cache=True` returns the fed window's per-layer (K, V).
+
 WINO's inputs (github Feng-Hong/WINO-DLLM): `attention_mask` may also be a [batch, 1, length, length] boolean
 mask (query i attends key j where True), and `position_ids` [batch, length] replace the rotary positions.
 """
@@ -42,6 +48,25 @@ class MdlmToyOutput:
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """At least float32 for norms and rotary tables, float64 stays float64."""
     return torch.promote_types(dtype, torch.float32)
+
+
+def real_positions(attention_mask: Optional[torch.Tensor], length: int, batch: int, device) -> torch.Tensor:
+    """[batch, length] positions counting real tokens (cumsum(mask) - 1, >= 0). The rule of
+    the harness's block_causal module, restated because this file must load on its own (trust_remote_code)."""
+    if attention_mask is None:
+        return torch.arange(length, device=device).expand(batch, length)
+    return (attention_mask[:, :length].to(torch.long).cumsum(-1) - 1).clamp(min=0)
+
+
+def block_causal_mask(attention_mask, block_length: int, window_start: int, window: int, batch: int, device):
+    """[batch, 1, window, window_start + window] bool: allowed(i, j) = real(j) and block(j) <= block(i),
+    block(p) = real_position(p) // block_length (the harness's block_causal module, restated as above)."""
+    keys = window_start + window
+    block = torch.div(real_positions(attention_mask, keys, batch, device), block_length, rounding_mode="floor")
+    allowed = block[:, None, :] <= block[:, window_start:, None]
+    if attention_mask is not None:
+        allowed = allowed & attention_mask[:, None, :keys].bool()
+    return allowed[:, None]
 
 
 class RMSNorm(nn.Module):
@@ -81,12 +106,15 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=False)
         self.out = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, key_mask, past=None, window_start=0):
+    def forward(self, x, cos, sin, key_mask, past=None, window_start=0, block_causal=False):
         b, l, _ = x.shape
         q, k, v = self.qkv(x).view(b, l, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         present = (k, v)
-        if past is not None:  # keys = cached[:s] ++ window ++ cached[s+W:]
+        if past is not None and block_causal:  # keys = cached[:s] ++ window (block_causal.py protocol)
+            k = torch.cat([past[0][:, :, :window_start], k], dim=2)
+            v = torch.cat([past[1][:, :, :window_start], v], dim=2)
+        elif past is not None:  # keys = cached[:s] ++ window ++ cached[s+W:]
             s, e = window_start, window_start + l
             k = torch.cat([past[0][:, :, :s], k, past[0][:, :, e:]], dim=2)
             v = torch.cat([past[1][:, :, :s], v, past[1][:, :, e:]], dim=2)
@@ -117,8 +145,8 @@ class Block(GradientCheckpointingLayer):
         self.mlp_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = SwiGLU(config)
 
-    def forward(self, x, cos, sin, key_mask, past=None, window_start=0):
-        y, present = self.attn(self.attn_norm(x), cos, sin, key_mask, past, window_start)
+    def forward(self, x, cos, sin, key_mask, past=None, window_start=0, block_causal=False):
+        y, present = self.attn(self.attn_norm(x), cos, sin, key_mask, past, window_start, block_causal)
         x = x + y
         return x + self.mlp(self.mlp_norm(x)), present
 
@@ -147,6 +175,15 @@ class MdlmToyModel(PreTrainedModel):
         elif isinstance(module, RMSNorm):
             nn.init.ones_(module.weight)
 
+    @property
+    def block_causal(self) -> bool:
+        """True in block-causal (block diffusion) mode: the loop takes its block-diffusion path."""
+        return bool(getattr(self.config, "block_causal", False))
+
+    @property
+    def trained_block_length(self) -> int:
+        return int(getattr(self.config, "trained_block_length", 8))
+
     def get_input_embeddings(self):
         return self.embed
 
@@ -163,11 +200,19 @@ class MdlmToyModel(PreTrainedModel):
         window_start: int = 0,
         logits_range: Optional[tuple[int, int]] = None,
         position_ids: Optional[torch.Tensor] = None,
+        block_length: Optional[int] = None,
         **kwargs,
     ) -> MdlmToyOutput:
         b, l = input_ids.shape
         x = self.embed(input_ids)
-        if attention_mask is None or attention_mask.dim() == 4:
+        causal = self.block_causal and (attention_mask is None or attention_mask.dim() == 2)
+        if causal:  # block-causal: keys [0, s + W), blocks by real position (block_causal.py)
+            s = window_start if past_key_values is not None else 0
+            mask = None if attention_mask is None else attention_mask[:, :s + l].to(torch.long)
+            key_mask = block_causal_mask(mask, block_length or self.trained_block_length, s, l, b, x.device)
+            key_mask = key_mask | ~key_mask.any(-1, keepdim=True)  # a query with no real key (padding): no NaN
+            positions = real_positions(mask, s + l, b, x.device)[:, s:]
+        elif attention_mask is None or attention_mask.dim() == 4:
             positions = torch.arange(window_start, window_start + l, device=input_ids.device).expand(b, l)
             key_mask = None if attention_mask is None else attention_mask.bool()  # [B, 1, L, L]: query i, key j
         else:
@@ -180,7 +225,7 @@ class MdlmToyModel(PreTrainedModel):
         presents = []
         for i, block in enumerate(self.blocks):
             x, present = block(x, cos, sin, key_mask, None if past_key_values is None else past_key_values[i],
-                               window_start)
+                               window_start, causal)
             presents.append(present)
         if logits_range is not None:  # logits of canvas positions [start, end) only (the decoders' current block)
             x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]

@@ -93,7 +93,12 @@ def save_checkpoint(model: MdlmToyModel, tok, out: Path, cfg, seconds: float | N
         "AutoModel": "modeling_mdlm_toy.MdlmToyModel",
         "AutoModelForMaskedLM": "modeling_mdlm_toy.MdlmToyModel",
     }
-    model.config.training = {"command": f"mdlm-eval toy train --out DIR --steps {cfg.steps} --seed {cfg.seed}",
+    command = f"mdlm-eval toy train --out DIR --steps {cfg.steps} --seed {cfg.seed}"
+    if getattr(cfg, "block_length", 0) or getattr(cfg, "init_from", ""):  # set through mdlm_eval.training.sft.train
+        command = (f"mdlm_eval.training.sft.train(DIR, steps={cfg.steps}, seed={cfg.seed}, "
+                   f"block_length={cfg.block_length}, init_from={cfg.init_from!r}, batch_size={cfg.batch_size}, lr={cfg.lr}, "
+                   f"warmup_steps={cfg.warmup_steps})")
+    model.config.training = {"command": command,
                              "seconds": None if seconds is None else round(seconds, 1)}
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
