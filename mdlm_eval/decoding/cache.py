@@ -55,7 +55,7 @@ class BlockForward(Forward):
     """Uncached: the model over the whole canvas, logits of the current block only."""
 
     def __call__(self, x, attention_mask, block_start, block_end, first_step_of_block):
-        out = self.model(x, attention_mask=attention_mask, logits_range=(block_start, block_end))
+        out = self.model(x, attention_mask=attention_mask, logits_range=(block_start, block_end), **self.model_kwargs)
         return out.logits, block_start
 
 

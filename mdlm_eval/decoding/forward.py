@@ -28,12 +28,13 @@ class Forward:
     """The plain forward: the model over the whole canvas."""
 
     rows: torch.Tensor | None = None
+    model_kwargs: dict = {}  # passed to every model call (`block_length` on a block-causal model)
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
 
     def __call__(self, x, attention_mask, block_start: int, block_end: int, first_step_of_block: bool):
-        return self.model(x, attention_mask=attention_mask).logits, 0
+        return self.model(x, attention_mask=attention_mask, **self.model_kwargs).logits, 0
 
 
 class GuidedForward(Forward):
@@ -49,7 +50,7 @@ class GuidedForward(Forward):
         uncond = x.clone()
         uncond[:, : self.prompt_len] = self.mask_id
         both_mask = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
-        cond, un = self.model(torch.cat([x, uncond]), attention_mask=both_mask).logits.chunk(2)
+        cond, un = self.model(torch.cat([x, uncond]), attention_mask=both_mask, **self.model_kwargs).logits.chunk(2)
         return un + (self.cfg_scale + 1) * (cond - un), 0
 
 

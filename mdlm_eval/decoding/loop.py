@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import torch
 
+from mdlm_eval.decoding.block_canvas import BlockCanvas
 from mdlm_eval.decoding.commit import CommitRule, StepInput, make_commit_rule
 from mdlm_eval.decoding.eos import make_eos_policy
 from mdlm_eval.decoding.cache import make_block_forward
@@ -127,18 +128,30 @@ def decode(
     (float64, as LLaDA's generate.py; the RL trainers pass the model's dtype, as theirs do).
     """
     spec = load_spec(decoder).with_overrides(steps=steps, **overrides)
-    rule = make_commit_rule(spec, gen_length)
     eos_ids = list(eos_token_ids)
     if spec.eos_policy != "none" and not eos_ids:
         raise UsageError(f"eos_policy {spec.eos_policy} needs at least one id in eos_token_ids")
     check_inputs(model, input_ids, attention_mask, mask_id, eos_ids)
+    canvas = None
+    if getattr(model, "block_causal", False):  # block diffusion: the model's blocks, laid out per row
+        spec = block_causal_spec(spec, model)
+        canvas = BlockCanvas.lay_out(input_ids, attention_mask, gen_length, spec.block_length, mask_id,
+                                     eos_ids[0] if eos_ids else 0)
+        input_ids, attention_mask, gen_length = canvas.x, canvas.attention_mask, canvas.gen_length
+    rule = make_commit_rule(spec, gen_length)
 
-    batch, prompt_len = input_ids.shape
+    batch = input_ids.shape[0]
+    prompt_len = input_ids.shape[1] if canvas is None else canvas.prompt_len
     device = input_ids.device
-    x = torch.cat([input_ids, input_ids.new_full((batch, gen_length), mask_id)], dim=1)
-    if attention_mask is not None:
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((batch, gen_length))], dim=1)
+    if canvas is None:
+        x = torch.cat([input_ids, input_ids.new_full((batch, gen_length), mask_id)], dim=1)
+        if attention_mask is not None:
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((batch, gen_length))], dim=1)
+    else:
+        x = canvas.x
     forward = make_block_forward(model, spec, rule, prompt_len, mask_id)
+    if canvas is not None:
+        forward.model_kwargs = {"block_length": spec.block_length}
     ranking = RANKINGS[spec.remasking]()
     sampler = make_sampler(spec.sampler, spec.temperature, spec.top_p, spec.top_k, noise_dtype)
     eos = make_eos_policy(spec.eos_policy, eos_ids, spec.gamma_schedule, spec.eos_min_gamma, spec.eos_max_gamma,
@@ -148,7 +161,12 @@ def decode(
     ) else None
     if noise is not None and len(noise.generators) != batch:
         raise UsageError(f"seeds has {len(noise.generators)} entries for a batch of {batch}")
-    own_prompt = [prompt_len] * batch if attention_mask is None else attention_mask[:, :prompt_len].sum(1).tolist()
+    if canvas is not None:
+        own_prompt = canvas.prompt_lengths.tolist()
+    elif attention_mask is None:
+        own_prompt = [prompt_len] * batch
+    else:
+        own_prompt = attention_mask[:, :prompt_len].sum(1).tolist()
     rank = torch.arange(max(b.end - b.start for b in rule.blocks), device=device).unsqueeze(0)
     block_counts = BlockCounts(rule, prompt_len, device)
     unmasked_at = torch.full((batch, gen_length), -1, dtype=torch.long, device=device) if trace else None
@@ -163,6 +181,8 @@ def decode(
             block, step_in_block = block + 1, 0  # the block ends when no row has masks in it, or at its cap
         if block == len(rule.blocks):
             break
+        if canvas is not None and step_in_block == 0 and canvas.stop_after_eos(eos_ids, mask_id):
+            continue  # rows whose EOS came in a finished block are done (the references' per-block stop)
         spans = rule.blocks[block]
         start, end = prompt_len + spans.start, prompt_len + spans.end
         rows = [r for r in range(batch) if left[r][block]]
@@ -228,5 +248,21 @@ def decode(
             row_steps[r] += 1
         step_in_block += 1
 
+    if canvas is not None:  # back to [prompt as given ++ the L requested tokens]
+        x = canvas.sequences()
+        if trace:
+            unmasked_at, unmasked_score = canvas.generated(unmasked_at), canvas.generated(unmasked_score)
     run_trace = Trace(unmasked_at, unmasked_score, max(row_steps)) if trace else None
     return DecodeOutput(sequences=x, nfe=nfe, trace=run_trace, nfe_per_row=row_steps)
+
+
+def block_causal_spec(spec: DecoderSpec, model) -> DecoderSpec:
+    """The decoder on a block-causal model: blocks of the model's trained length unless the decoder names one;
+    a schedule whose blocks would not be the model's is refused in one line."""
+    if spec.schedule == "ascending":
+        raise UsageError(f"decoder {spec.name}: the ascending schedule lays out its own blocks (block_num); on a "
+                         f"block-causal model use a uniform schedule (blocks of the model's "
+                         f"{model.trained_block_length})")
+    if spec.block_length is None:
+        spec = spec.with_overrides(block_length=model.trained_block_length)
+    return spec

@@ -472,3 +472,43 @@ def dynamic_generate(model, prompt, steps=16, gen_length=32, block_length=8, thr
             take &= mask_index
             x[0, s:e] = torch.where(take, x0, x[0, s:e])
     return x, nfe
+
+
+def block_diffusion_generate(model, prompt, gen_length=32, block_length=8, steps=8, threshold=0.95,
+                             mask_id=126336, eos_id=None):
+    """Batch 1, temperature 0: LLaDA2's `generate` (inclusionAI LLaDA2 modeling_llada2_moe.py; the copy in
+    ZHZisZZ/dllm dllm/pipelines/llada2/models/) on a block-causal model, uncached as it is. The canvas holds
+    ceil((P + L) / B) blocks from position 0; for each block from the one holding position P: up to `steps` passes
+    over x[:, :block end] (the model's block-causal mask with blocks of B), k = `get_num_transfer_tokens(B, steps)`
+    per pass, every masked position with p(x0) > threshold if at least k, else the top min(k, masked); after the
+    block, stop if x[P:block end] holds `eos_id`. SDAR's `block_diffusion_generate` (JetAstra/SDAR
+    huggingface_bd3.py, `low_confidence_dynamic`, greedy) commits the same tokens with cached passes.
+    Returns (the canvas [1, num_blocks * B], forward passes)."""
+    P = prompt.shape[1]
+    num_blocks = -(-(P + gen_length) // block_length)
+    x = torch.full((1, num_blocks * block_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :P] = prompt
+    counts = llada_counts(block_length, steps)
+    nfe = 0
+    for b in range(P // block_length, num_blocks):
+        s, e = b * block_length, (b + 1) * block_length
+        for i in range(steps):
+            mask_index = x[0, s:e] == mask_id
+            if not mask_index.any():
+                break
+            logits = model(x[:, :e], block_length=block_length).logits[0, s:e]
+            nfe += 1
+            p = F.softmax(logits.to(torch.float64), dim=-1)
+            x0 = p.argmax(-1)
+            confidence = torch.where(mask_index, p.gather(-1, x0[:, None]).squeeze(-1),
+                                     torch.tensor(-torch.inf, dtype=p.dtype))
+            high = confidence > threshold
+            if high.sum() >= counts[i]:
+                take = high
+            else:
+                take = torch.zeros_like(high)
+                take[topk_leftmost(confidence, min(counts[i], int(mask_index.sum())))] = True
+            x[0, s:e] = torch.where(take, x0, x[0, s:e])
+        if eos_id is not None and (x[0, P:e] == eos_id).any():
+            break
+    return x, nfe
