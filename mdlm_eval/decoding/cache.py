@@ -37,8 +37,8 @@ def check_cache(spec: DecoderSpec, model: torch.nn.Module, rule) -> None:
     cache = spec.cache
     if cache == "none":
         return
-    if getattr(getattr(model, "model", model), "block_causal", False):  # models/block_causal.py protocol
-        name = type(getattr(model, "model", model)).__name__
+    if getattr(model, "block_causal", False):  # models/block_causal.py protocol
+        name = type(model).__name__
         raise UsageError(f"cache={cache} is the approximate cache of bidirectional models; {name} is block-causal "
                          f"(a block attends only to earlier blocks, whose keys and values never change): use cache=none")
     if not supports_block_cache(model):

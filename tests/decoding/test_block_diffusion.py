@@ -1,5 +1,7 @@
 """Block diffusion in the one loop: the aligned canvas, per-block stop, exact to LLaDA2's `generate` at batch 1,
 and each row of a left-padded batch decoded as alone (on toy-bd, float64)."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -56,3 +58,46 @@ def test_padded_rows_decode_as_alone(toy_bd):
 def test_ascending_schedule_is_refused_in_one_line(toy_bd):
     with pytest.raises(UsageError, match="block-causal"):
         decode(toy_bd, prompt(5, 0), "eoser_ass", gen_length=L, mask_id=MASK, eos_token_ids=[EOS])
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "models" / "fixtures"
+
+
+def native(name):
+    """The native block-causal models on their reference fixtures (mask 63), float64."""
+    from mdlm_eval.models.llada2 import Llada2MoeModelLM
+    from mdlm_eval.models.profiles import ShiftedLogits
+    from mdlm_eval.models.sdar import FastDLLMV2ForCausalLM, SDARForCausalLM
+
+    cls = {"sdar_tiny": SDARForCausalLM, "fast_dllm_v2_tiny": FastDLLMV2ForCausalLM,
+           "llada2_tiny": Llada2MoeModelLM}[name]
+    model = cls.from_pretrained(FIXTURES / name, dtype=torch.float64).eval()
+    return ShiftedLogits(model) if name == "fast_dllm_v2_tiny" else model
+
+
+@pytest.mark.parametrize("name", ["sdar_tiny", "llada2_tiny", "fast_dllm_v2_tiny"])
+def test_every_family_decodes_padded_rows_as_alone(name):
+    """No peer tests this (diffusers' LLaDA2 pipeline drops the padding mask, its issue 13598)."""
+    model = native(name)
+    rows = [torch.randint(3, 60, (n,), generator=torch.Generator().manual_seed(n)) for n in (3, 9, 6)]
+    width = max(len(r) for r in rows)
+    ids, mask = torch.full((3, width), 2), torch.zeros((3, width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
+    settings = dict(gen_length=10, block_length=4, threshold=0.2, mask_id=63, eos_token_ids=[60])
+    batch = decode(model, ids, "llada2", attention_mask=mask, **settings)
+    for i, r in enumerate(rows):
+        alone = decode(model, r[None], "llada2", **settings)
+        assert torch.equal(batch.sequences[i, width:], alone.sequences[0, len(r):])
+        assert batch.nfe_per_row[i] == alone.nfe
+
+
+@pytest.mark.parametrize("name", ["sdar_tiny", "llada2_tiny"])
+def test_native_models_follow_llada2_generate(name):
+    model, ids = native(name), torch.randint(3, 60, (1, 6), generator=torch.Generator().manual_seed(1))
+    out = decode(model, ids, "llada2", gen_length=10, block_length=4, threshold=0.2, mask_id=63, eos_token_ids=[60])
+    ref, nfe = block_diffusion_generate(model, ids, gen_length=10, block_length=4, steps=4, threshold=0.2,
+                                        mask_id=63, eos_id=60)
+    theirs = ref[0, 6:16]
+    assert torch.equal(out.sequences[0, 6:], torch.where(theirs == 63, torch.tensor(60), theirs))
+    assert out.nfe == nfe

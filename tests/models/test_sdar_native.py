@@ -262,15 +262,16 @@ def test_fast_dllm_v2_native_false_needs_its_code(fast_dllm_folder):
 
 
 @pytest.mark.parametrize("fixture, wrap", [(FIXTURE, False), (FAST_DLLM, True)])
-def test_the_loops_block_caches_are_exact_on_block_causal_models(fixture, wrap):
-    """With blocks aligned to the prompt, a finished block's keys and values never change: the loop's prefix and
-    dual caches decode the same tokens as no cache (float64)."""
+def test_the_bidirectional_caches_are_refused_in_one_line(fixture, wrap):
+    """A finished block's keys and values never change here: the approximate caches of bidirectional models are
+    refused before any forward pass (the block-diffusion loop itself is tests/decoding/test_block_diffusion.py)."""
     from mdlm_eval import decode
+    from mdlm_eval.errors import UsageError
 
     cls = FastDLLMV2ForCausalLM if wrap else SDARForCausalLM
     model = cls.from_pretrained(fixture, dtype=torch.float64).eval()
     model = ShiftedLogits(model) if wrap else model
     ids = torch.randint(3, 60, (1, 8), generator=torch.Generator().manual_seed(4))
-    outs = [decode(model, ids, "semi_ar", gen_length=16, block_length=4, steps=16, mask_id=63, eos_token_ids=[2],
-                   cache=cache).sequences for cache in ("none", "prefix", "dual")]
-    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+    for cache in ("prefix", "dual"):
+        with pytest.raises(UsageError, match="is block-causal"):
+            decode(model, ids, "semi_ar", gen_length=16, block_length=4, mask_id=63, eos_token_ids=[2], cache=cache)
