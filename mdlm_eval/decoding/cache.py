@@ -90,12 +90,54 @@ class CachedForward(Forward):
         return out.logits, block_start
 
 
+class BlockCausalForward(Forward):
+    """The exact block cache of a block-causal model (`models/block_causal.py`; SDAR's `block_diffusion_generate`
+    passes): keys and values of finished blocks never change, so they are computed once. Before the first pass of a
+    block, one pass over the positions not yet cached (the prompt's full blocks at the start, then the block just
+    finished) stores their keys and values; each pass of the block then feeds the block alone and reads the cache.
+    The loop's NFE counts the passes over the block, as the references count steps; `store_passes` counts the
+    others. Rows done with the canvas leave the cache."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__(model)
+        self.cache, self.cache_rows, self.cached, self.store_passes = None, None, 0, 0
+        self.lead = getattr(model, "logits_lead", 0)
+
+    def _select(self, cache, rows):
+        keep = rows if self.cache_rows is None else torch.searchsorted(self.cache_rows, rows)
+        return tuple((k[keep], v[keep]) for k, v in cache)
+
+    def __call__(self, x, attention_mask, block_start, block_end, first_step_of_block):
+        rows = self.rows if self.rows is not None else torch.arange(x.shape[0], device=x.device)
+        cache = None if self.cache is None else self._select(self.cache, rows)
+        if first_step_of_block and self.cached < block_start:  # store what finished since the last store
+            am = None if attention_mask is None else attention_mask[:, :block_start]
+            last = (block_start - 1, block_start) if block_start - self.cached > self.lead else None  # unread
+            out = self.model(x[:, self.cached:block_start], attention_mask=am, past_key_values=cache,
+                             window_start=self.cached, use_cache=True, logits_range=last, **self.model_kwargs)
+            fresh = out.past_key_values
+            cache = fresh if cache is None else tuple(
+                (torch.cat([k, nk], dim=2), torch.cat([v, nv], dim=2)) for (k, v), (nk, nv) in zip(cache, fresh))
+            self.cache, self.cache_rows, self.cached = cache, rows, block_start
+            self.store_passes += 1
+        am = None if attention_mask is None else attention_mask[:, :block_end]
+        start = max(block_start - self.lead, 0)  # shifted logits (Fast-dLLM v2): position i's from output i - 1
+        if cache is not None and start < block_start:
+            cache = tuple((k[:, :, :start], v[:, :, :start]) for k, v in cache)
+        out = self.model(x[:, start:block_end], attention_mask=am, past_key_values=cache, window_start=start,
+                         logits_range=(block_start, block_end), **self.model_kwargs)
+        return out.logits, block_start
+
+
 def make_block_forward(model: torch.nn.Module, spec: DecoderSpec, rule, prompt_len: int, mask_id: int) -> Forward:
     """The loop's forward for `spec.cache`, checked first; uncached models with block-cache support get
-    block-only logits."""
+    block-only logits, block-causal ones their exact block cache."""
     check_cache(spec, model, rule)
     if spec.cache != "none":
         return CachedForward(model, spec.cache)
+    if getattr(model, "block_causal", False) and supports_block_cache(model) and spec.cfg_scale == 0 \
+            and not own_forward(rule):
+        return BlockCausalForward(model)
     if spec.cfg_scale == 0 and supports_block_cache(model) and not own_forward(rule):
         return BlockForward(model)
     return rule.make_forward(model, prompt_len, mask_id)

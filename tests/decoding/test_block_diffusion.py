@@ -101,3 +101,20 @@ def test_native_models_follow_llada2_generate(name):
     theirs = ref[0, 6:16]
     assert torch.equal(out.sequences[0, 6:], torch.where(theirs == 63, torch.tensor(60), theirs))
     assert out.nfe == nfe
+
+
+@pytest.mark.parametrize("decoder", ["semi_ar", "threshold"])
+def test_the_block_cache_decodes_as_uncached(toy_bd, decoder, monkeypatch):
+    """Finished blocks' keys and values are stored once and read after (SDAR's passes); the uncached loop feeds
+    the whole canvas each pass. Same tokens and passes per row, on a left-padded batch (float64)."""
+    rows = [prompt(n, 20 + n)[0] for n in (4, 12, 9)]
+    width = max(len(r) for r in rows)
+    ids, mask = torch.full((3, width), EOS), torch.zeros((3, width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
+    settings = dict(gen_length=24, block_length=B, mask_id=MASK, eos_token_ids=[EOS], attention_mask=mask)
+    cached = decode(toy_bd, ids, decoder, **settings)
+    monkeypatch.setattr(type(toy_bd), "supports_block_cache", False)
+    uncached = decode(toy_bd, ids, decoder, **settings)
+    assert torch.equal(cached.sequences, uncached.sequences)
+    assert cached.nfe_per_row == uncached.nfe_per_row
