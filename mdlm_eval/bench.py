@@ -19,6 +19,7 @@ from torch import nn
 
 from mdlm_eval import decode
 from mdlm_eval import throughput
+from mdlm_eval.block_bench import block_diffusion_lines
 from mdlm_eval.decoding.reference import fast_dllm_generate, llada_generate
 from mdlm_eval.throughput import LLADA_VOCAB, bench_ids
 
@@ -130,3 +131,4 @@ if __name__ == "__main__":
     main()
     throughput.main([])  # the block-cache throughput table (mdlm_eval/throughput.py) on LLaDA-8B's cost profile
     throughput.main(["--model", "head-heavy", "--gen-lengths", "256", "--batches", "1"])  # the former bench model
+    print("\n" + "\n".join(block_diffusion_lines()))  # the block-diffusion row: the exact block cache

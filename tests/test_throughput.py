@@ -120,3 +120,14 @@ def test_the_batch_8_peer_line_decodes_the_same_tokens_row_by_row():
     row.sequences[5, -1] = (row.sequences[5, -1] + 1) % 40
     with pytest.raises(RuntimeError, match="different tokens in row 5"):
         batch_peer_line(model, row, ids, mask, MASK, (EOS,))
+
+
+def test_block_diffusion_row_caches_exactly():
+    """The bench's block-diffusion row: the block cache and the uncached loop agree (it raises otherwise), and a
+    cached pass is reported against an uncached one."""
+    from mdlm_eval.block_bench import block_diffusion_lines
+
+    lines = block_diffusion_lines(gen_length=32, prompt_length=64)
+    assert "identical tokens" in lines[0] and len(lines) == 4
+    assert lines[1].split()[:2] == ["block", "cache"] and " 32 fwd" in lines[1] and " 32 fwd" in lines[2]
+    assert "of an uncached one" in lines[3]
