@@ -438,6 +438,21 @@ def wino_generate(model, prompt, gen_length=32, block_length=16, threshold=0.6, 
     return x[:, : P + gen_length], step
 
 
+def _dynamic_commit(logits, window, mask_index, k, threshold):
+    """One step of SDAR's `low_confidence_dynamic` and LLaDA2's `generate` at temperature 0: x0 = argmax, confidence
+    = p(x0) at the masked positions (-inf elsewhere); commit those with confidence > threshold if at least k, else
+    the top min(k, masked). Returns the new window."""
+    p = F.softmax(logits.to(torch.float64), dim=-1)
+    x0 = p.argmax(-1)
+    confidence = torch.where(mask_index, p.gather(-1, x0[:, None]).squeeze(-1),
+                             torch.tensor(-torch.inf, dtype=p.dtype))
+    take = confidence > threshold
+    if take.sum() < k:
+        take = torch.zeros_like(take)
+        take[topk_leftmost(confidence, min(k, int(mask_index.sum())))] = True
+    return torch.where(take, x0, window)
+
+
 @torch.no_grad()
 def dynamic_generate(model, prompt, steps=16, gen_length=32, block_length=8, threshold=0.9, mask_id=126336):
     """Batch 1, temperature 0: the commit rule of SDAR's `block_diffusion_generate` with `low_confidence_dynamic`
@@ -459,18 +474,7 @@ def dynamic_generate(model, prompt, steps=16, gen_length=32, block_length=8, thr
                 break
             logits = model(x).logits[0, s:e]
             nfe += 1
-            p = F.softmax(logits.to(torch.float64), dim=-1)
-            x0 = p.argmax(-1)
-            confidence = torch.where(mask_index, p.gather(-1, x0[:, None]).squeeze(-1),
-                                     torch.tensor(-torch.inf, dtype=p.dtype))
-            high = confidence > threshold
-            if high.sum() >= counts[i]:
-                take = high
-            else:
-                take = torch.zeros_like(high)
-                take[topk_leftmost(confidence, counts[i])] = True
-            take &= mask_index
-            x[0, s:e] = torch.where(take, x0, x[0, s:e])
+            x[0, s:e] = _dynamic_commit(logits, x[0, s:e], mask_index, counts[i], threshold)
     return x, nfe
 
 
@@ -498,17 +502,7 @@ def block_diffusion_generate(model, prompt, gen_length=32, block_length=8, steps
                 break
             logits = model(x[:, :e], block_length=block_length).logits[0, s:e]
             nfe += 1
-            p = F.softmax(logits.to(torch.float64), dim=-1)
-            x0 = p.argmax(-1)
-            confidence = torch.where(mask_index, p.gather(-1, x0[:, None]).squeeze(-1),
-                                     torch.tensor(-torch.inf, dtype=p.dtype))
-            high = confidence > threshold
-            if high.sum() >= counts[i]:
-                take = high
-            else:
-                take = torch.zeros_like(high)
-                take[topk_leftmost(confidence, min(counts[i], int(mask_index.sum())))] = True
-            x[0, s:e] = torch.where(take, x0, x[0, s:e])
+            x[0, s:e] = _dynamic_commit(logits, x[0, s:e], mask_index, counts[i], threshold)
         if eos_id is not None and (x[0, P:e] == eos_id).any():
             break
     return x, nfe
