@@ -34,3 +34,9 @@ def make_llada2_folder(folder: Path, seed: int = 0) -> Path:
     return _save(folder, Llada2MoeConfig, Llada2MoeModelLM, seed, block_length=4, num_experts=4,
                  num_shared_experts=1, num_experts_per_tok=2, n_group=2, topk_group=1, moe_intermediate_size=16,
                  first_k_dense_replace=1)
+
+
+def make_fast_dllm_v2_folder(folder: Path, seed: int = 0) -> Path:
+    from mdlm_eval.models.sdar import FastDLLMV2Config, FastDLLMV2ForCausalLM
+
+    return _save(folder, FastDLLMV2Config, FastDLLMV2ForCausalLM, seed, bd_size=4)
