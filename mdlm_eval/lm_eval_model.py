@@ -16,6 +16,7 @@ trace fields with trace=True); the results file names the device the model ran o
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -67,6 +68,8 @@ def init_distributed(device: str | None) -> tuple[int, int, str | None]:
     use_cuda = torch.cuda.is_available() and device != "cpu"
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
+        # torn down before interpreter exit: a process group left to static destructors can abort a rank
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     if use_cuda:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     return dist.get_rank(), dist.get_world_size(), device
