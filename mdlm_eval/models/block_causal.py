@@ -63,3 +63,18 @@ def window_inputs(attention_mask, position_ids, window_start: int, width: int, k
     if position_ids is not None:
         positions = position_ids if position_ids.shape[1] == width else position_ids[:, window_start:window_start + width]
     return positions, mask
+
+
+def window_keys(past_key_values, attention_mask, window_start: int, width: int) -> int:
+    """How many key positions the window [s, s + W) attends over: s + W, or further when the cache holds positions
+    past the window (the rest of the current block, as Fast-dLLM v2's sub-block cache) and the mask covers them."""
+    keys = window_start + width
+    if past_key_values is not None:
+        cached = past_key_values[0][0].shape[2]
+        if cached < window_start:
+            raise ValueError(f"the cache holds {cached} positions; the window starts at {window_start}")
+        covered = cached if attention_mask is None or attention_mask.dim() == 4 else attention_mask.shape[1]
+        keys = max(keys, min(cached, covered))
+    if attention_mask is not None and attention_mask.dim() == 2 and attention_mask.shape[1] < keys:
+        raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; the window ends at {keys}")
+    return keys

@@ -38,7 +38,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from mdlm_eval.models.block_causal import window_inputs
+from mdlm_eval.models.block_causal import window_inputs, window_keys
 from mdlm_eval.models.llada.modeling_llada import LladaOutput, RMSNorm, _compute_dtype, attend, rotary_tables, rotate
 
 from .configuration_sdar import FastDLLMV2Config, SDARConfig
@@ -177,15 +177,7 @@ class SDARForCausalLM(PreTrainedModel):
         cfg = self.config
         b, w = input_ids.shape
         block_length = int(block_length or self.trained_block_length)
-        keys = window_start + w
-        if past_key_values is not None:  # a cache past the window (Fast-dLLM v2's sub-block cache) is read too
-            cached = past_key_values[0][0].shape[2]
-            if cached < window_start:
-                raise ValueError(f"the cache holds {cached} positions; the window starts at {window_start}")
-            covered = cached if attention_mask is None or attention_mask.dim() == 4 else attention_mask.shape[1]
-            keys = max(keys, min(cached, covered))
-        if attention_mask is not None and attention_mask.dim() == 2 and attention_mask.shape[1] < keys:
-            raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; the window ends at {keys}")
+        keys = window_keys(past_key_values, attention_mask, window_start, w)
         positions, mask = window_inputs(attention_mask, position_ids, window_start, w, keys, block_length, b,
                                         input_ids.device)
         x = self.model.embed_tokens(input_ids)
