@@ -75,6 +75,16 @@ def init_distributed(device: str | None) -> tuple[int, int, str | None]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def finish_distributed() -> None:
+    """End a data-parallel run that went well: wait until every rank is here (rank 0 has written its results), then
+    tear the process group down on all ranks at once. A no-op outside torchrun / accelerate launch."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 @dataclass
 class Request:
     """One generation request after prompt formatting and settings resolution."""
@@ -178,7 +188,8 @@ class MDLMLM(LM):
     def get_model_info(self) -> dict:
         """Added by lm-eval to the results file's `config`: the resolved decoder and the model's token ids."""
         return {"decoder_spec": self.spec.to_dict(), "gen_length": self.gen_length, "mask_id": self.lm.ids.mask_id,
-                "eos_id": self.lm.ids.eos_id, "family": self.lm.family.name, "dtype": str(self.lm.dtype),
+                "eos_id": self.lm.ids.eos_id, "family": self.lm.family.name, "architecture": self.lm.architecture,
+                "dtype": str(self.lm.dtype),
                 "attention": getattr(getattr(self.lm.model, "config", None), "_attn_implementation", None) or "sdpa"}
 
     # ---- chat templates (lm-eval calls these when run with --apply_chat_template) ----

@@ -13,7 +13,8 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.paths import TOY_ADAPTERS, TOY_DIR, TOY_MODELS
 
 # config.json model_type (lower case) with a native implementation -> the family's name in messages
-NATIVE = {"llada": "LLaDA", "dream": "Dream", "llada2_moe": "LLaDA2", "sdar": "SDAR", "fast_dllm_qwen": "Fast-dLLM v2"}
+NATIVE = {"llada": "LLaDA", "dream": "Dream", "llada2_moe": "LLaDA2", "llada21_moe": "LLaDA2.1", "sdar": "SDAR",
+          "fast_dllm_qwen": "Fast-dLLM v2"}
 # config.json `architectures` that name a native implementation when model_type does not
 NATIVE_ARCHITECTURES = {"LLaDAModelLM": "llada", "DreamModel": "dream", "LLaDA2MoeModelLM": "llada2_moe",
                         "SDARForCausalLM": "sdar", "Fast_dLLM_QwenForCausalLM": "fast_dllm_qwen"}

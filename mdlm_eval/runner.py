@@ -213,7 +213,8 @@ def run_evaluation(config: RunConfig) -> dict:
         messages.discard_if_empty(folder, Path(config.output_path))
         raise messages.offline_dataset(e) or e
     wall = time.perf_counter() - start
-    if results is None:  # not rank 0
+    if results is None:  # not rank 0: wait for rank 0's files, then leave together
+        mdlm_eval.lm_eval_model.finish_distributed()
         return {}
     samples = results.pop("samples")
     per_sample = attach_sample_stats(samples, SampleStore(folder / "store"))
@@ -230,6 +231,7 @@ def run_evaluation(config: RunConfig) -> dict:
     manifest["environment"] = environment(config.device, results["config"], load_start, manifest["git_commit"])
     manifest["batch_size_used"] = (results["config"].get("batch_sizes") or [None])[0]  # what `auto` chose
     write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
+    mdlm_eval.lm_eval_model.finish_distributed()
     return manifest
 
 
@@ -263,7 +265,7 @@ def prepare_folder(folder: Path) -> Path:
     """Create the run folder (checking it can be written) and mark the run unfinished: no manifest, no staging."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
+        probe = folder / f".write-test{os.getpid()}"  # one per process: data-parallel ranks probe together
         probe.touch()
         probe.unlink()
     except OSError as e:

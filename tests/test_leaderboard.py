@@ -144,11 +144,22 @@ def test_task_tables_show_n_standard_errors_and_only_the_settings_that_differ(re
     assert by[("semi_ar", "0", "")][5] == "25.00 †"  # no standard error from lm-eval
     assert by[("semi_ar", "0.7", "")][5] == "50.00 ± 10.00"  # the runner-up has no SE: noise unknown, not bold
     csv = pd.read_csv(tmp_path / "leaderboard.csv", keep_default_na=False)
-    assert list(csv.columns[:6]) == ["model", "adapter", "decoder", "steps", "gen_length", "block_length"]
+    assert list(csv.columns[:7]) == ["model", "architecture", "adapter", "decoder", "steps", "gen_length", "block_length"]
     limited = csv[csv["limit"] == "2"].iloc[0]
     assert (limited["toy_sudoku/acc"], limited["toy_sudoku/acc stderr"], limited["toy_sudoku/acc n"]) == (100, 10, 2)
     assert limited["best_in"] == ""
     assert (csv["best_in"] == "").all()
+
+
+def test_models_of_different_families_are_told_apart_by_their_architecture(tmp_path: Path) -> None:
+    write_run(tmp_path, model="toy", scores={"toy_sudoku": 0.5}, nfe=16, config={"architecture": "mdlm_toy"})
+    write_run(tmp_path, model="toy-bd", scores={"toy_sudoku": 0.25}, nfe=16,
+              config={"architecture": "mdlm_toy, block-causal 8"}, date="2025-01-02T00-00-00.000001")
+    out = tmp_path / "board"
+    build_leaderboard(tmp_path, out, reference_dir=None)
+    header, rows = table_rows((out / "leaderboard.md").read_text(), "toy_sudoku")
+    assert header[:3] == ["model", "architecture", "decoder"]
+    assert {tuple(r[:2]) for r in rows} == {("toy", "mdlm_toy"), ("toy-bd", "mdlm_toy, block-causal 8")}
 
 
 def test_groups_are_shown_apart_with_what_lm_eval_averaged(results: Path, tmp_path: Path) -> None:

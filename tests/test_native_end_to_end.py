@@ -5,7 +5,8 @@ sampling on (each row draws from its own stream): the same generations, store, m
 Dream (the `dream_tiny` fixture) runs Dream's published evaluation sampler (`dream_instruct_eval`: entropy,
 temperature 0.1, top_p 0.9); LLaDA (random weights, the toy tokenizer) runs `semi_ar` at temperature 0.5; the
 block-diffusion families SDAR, LLaDA2 and Fast-dLLM v2 (random weights, the toy tokenizer, blocks of 4) run
-`llada2` at temperature 0.5 on the block canvas with its block cache."""
+`llada2` at temperature 0.5 on the block canvas with its block cache; LLaDA2.1 runs its token editing
+(`llada21_speed`) at temperature 0.5."""
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 
 from tests.cli_helpers import run_cli
 from tests.models.dream_checkpoint import make_dream_folder
-from tests.models.block_causal_checkpoints import make_fast_dllm_v2_folder, make_llada2_folder, make_sdar_folder
+from tests.models.block_causal_checkpoints import (make_fast_dllm_v2_folder, make_llada21_folder, make_llada2_folder,
+                                                   make_sdar_folder)
 from tests.models.llada_checkpoint import make_llada_folder
 
 # Both toy tasks (prompts of two lengths), 4 documents each: one left-padded batch of 8 at --batch-size 8.
@@ -24,6 +26,8 @@ FAMILIES = {
                                       temperature="0.5")),
     "sdar": (make_sdar_folder, dict(decoder="llada2", gen_length="16", block_length="4", temperature="0.5")),
     "llada2": (make_llada2_folder, dict(decoder="llada2", gen_length="16", block_length="4", temperature="0.5")),
+    "llada21": (make_llada21_folder, dict(decoder="llada21_speed", gen_length="16", block_length="4",
+                                          temperature="0.5")),
     "fast_dllm_v2": (make_fast_dllm_v2_folder, dict(decoder="llada2", gen_length="16", block_length="4",
                                                     temperature="0.5")),
 }
@@ -68,8 +72,12 @@ def test_run_writes_store_manifest_and_leaderboard(family, batched_run, monkeypa
     out, run_dir = batched_run
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["samples"] == 8
-    adaptive = folder.name in ("sdar", "llada2", "fast_dllm_v2")  # the llada2 preset's rule is adaptive
+    adaptive = folder.name in ("sdar", "llada2", "llada21", "fast_dllm_v2")  # llada2's and llada21's rules are
     assert manifest["nfe_per_sample"] == 8 or adaptive
+    (results,) = run_dir.rglob("results_*.json")
+    block = ", block-causal 4" if adaptive else ""
+    assert json.loads(results.read_text())["config"]["architecture"].endswith(
+        block + (", token editing" if folder.name == "llada21" else ""))
     assert (run_dir / "store").is_dir()
     prompts = [prompt for prompt, _ in samples(run_dir).values()]
     assert len(prompts) == 8 and len({len(p) for p in prompts}) == 2  # two prompt lengths: left padding

@@ -32,6 +32,7 @@ class BlockCanvas:
     prompt_lengths: torch.Tensor  # [batch] P_r
     input_ids: torch.Tensor  # the caller's prompt rows, as given
     requested: int  # L, the tokens the caller asked for
+    stopped: list[bool]  # rows done after a block that held EOS
 
     @classmethod
     def lay_out(cls, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, gen_length: int,
@@ -53,19 +54,25 @@ class BlockCanvas:
             mask[r, start + q - p:end] = 1
         padded = not bool(mask.all())
         return cls(x, mask if padded else None, start, total - start, tail, blocks * block_length, lengths,
-                   input_ids, gen_length)
+                   input_ids, gen_length, [False] * batch)
+
+    def own_columns(self) -> torch.Tensor:
+        """[batch, gen_length] bool: the columns after G that hold a row's own generated positions (neither its
+        prompt nor padding)."""
+        column = torch.arange(self.gen_length, device=self.x.device)
+        return (column >= self.tail.unsqueeze(1)) & (column < self.ends.unsqueeze(1))
 
     def stop_after_eos(self, eos_ids: Sequence[int], mask_id: int) -> bool:
-        """Set the remaining masks of every row whose generated tokens hold an EOS id to the first EOS id; True if
-        any changed."""
+        """Mark every row whose generated tokens hold an EOS id as stopped and set its remaining masks to the first
+        EOS id; True if any row stopped now."""
         generated = self.x[:, self.prompt_len:]
-        column = torch.arange(generated.shape[1], device=generated.device)
-        own = (column >= self.tail.unsqueeze(1)) & (column < self.ends.unsqueeze(1))  # neither prompt nor padding
-        eos = torch.isin(generated, torch.tensor(list(eos_ids), device=generated.device)) & own
-        fill = eos.any(1, keepdim=True) & (generated == mask_id)
-        if not bool(fill.any()):
+        eos = torch.isin(generated, torch.tensor(list(eos_ids), device=generated.device)) & self.own_columns()
+        now = [r for r, hit in enumerate(eos.any(1).tolist()) if hit and not self.stopped[r]]
+        if not now:
             return False
-        generated.masked_fill_(fill, eos_ids[0])
+        for r in now:
+            self.stopped[r] = True
+            generated[r].masked_fill_(generated[r] == mask_id, eos_ids[0])
         return True
 
     def generated(self, values: torch.Tensor) -> torch.Tensor:

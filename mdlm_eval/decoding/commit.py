@@ -9,6 +9,7 @@ step a `steps` cap allows for a block.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass
 from typing import Callable
@@ -58,6 +59,8 @@ class StepInput:
     generators: list[torch.Generator] | None  # each batch row's seeded stream (None without noise)
     own_prompt: list[int]  # each batch row's prompt length without its left padding
     drawn: torch.Tensor | None = None  # what the rule's `draw` gave this step
+    editable: torch.Tensor | None = None  # [b, W] bool, editing rules: the row's committed generated positions
+    proposal: torch.Tensor | None = None  # [b, W] x0 at the candidates (and the editable positions), else tokens
 
     def dense(self, values: torch.Tensor, fill: float) -> torch.Tensor:
         """Per-candidate values [N] laid out as [b, W], `fill` elsewhere."""
@@ -82,6 +85,7 @@ def take_top_k(step: StepInput, k: torch.Tensor | int) -> torch.Tensor:
 class CommitRule:
     adaptive = False  # the number of forward passes is decided while decoding
     needs_noise = False
+    edits = False  # may re-write committed tokens: x0 is drawn at the block's committed positions too
 
     def __init__(self, spec: DecoderSpec, gen_length: int):
         self.spec, self.gen_length = spec, gen_length
@@ -104,6 +108,10 @@ class CommitRule:
         """Randomness the rule draws before x0 is chosen (`uniform(dtype)`: [N] from each row's stream), as [N]
         bool: the candidates that may take x0 (the sampler need not draw the others); None: all may."""
         return None
+
+    def open(self, row: int, block: int, masks: int) -> bool:
+        """Whether batch row `row` takes another pass in `block`, with `masks` masks left there."""
+        return masks > 0
 
     def select(self, step: StepInput) -> torch.Tensor:
         raise NotImplementedError
@@ -327,6 +335,42 @@ class WinoRule(CommitRule):
         remask &= (accepted > 1).unsqueeze(1)
         self.last_accept[rows] = accepted
         return chosen, remask
+
+
+@register("edit")
+class EditRule(CommitRule):
+    """LLaDA2.1's joint threshold decoding (arXiv 2602.08676; `generate` of inclusionAI's modeling_llada2_moe.py
+    for model_type llada21_moe, as copied in ZHZisZZ/dllm dllm/pipelines/llada21/). Each pass over a block:
+    mask to token, every mask with p(x0) > threshold, else the single best (`num_to_transfer` 1); token to token,
+    every committed non-prompt position whose x0 differs from its token with p(x0) > editing_threshold takes x0.
+    A row leaves the block after a pass that began without masks and edited nothing, or once it has made
+    max_post_steps passes that began without masks."""
+
+    adaptive = True
+    edits = True
+
+    def __init__(self, spec, gen_length):
+        super().__init__(spec, gen_length)
+        self.post: dict[tuple[int, int], int] = {}  # (row, block): passes begun without masks
+        self.closed: set[tuple[int, int]] = set()
+
+    def open(self, row, block, masks):
+        key = (row, block)
+        return key not in self.closed and (masks > 0 or self.post.get(key, 0) < self.spec.max_post_steps)
+
+    def select(self, step):
+        masks_only = dataclasses.replace(step, score=step.score.masked_fill(~step.candidates, -torch.inf))
+        over = (step.score > self.spec.threshold) & step.candidates
+        fill = step.candidates.clone() if step.last else torch.where(over.any(1, keepdim=True), over,
+                                                                     take_top_k(masks_only, 1))
+        edit = step.editable & (step.score > self.spec.editing_threshold) & (step.proposal != step.tokens)
+        for row, masks, edited in zip(step.rows, step.counts.tolist(), edit.any(1).tolist()):
+            if masks == 0:
+                key = (row, step.block)
+                self.post[key] = self.post.get(key, 0) + 1
+                if not edited:
+                    self.closed.add(key)
+        return fill | edit
 
 
 def make_commit_rule(spec: DecoderSpec, gen_length: int) -> CommitRule:

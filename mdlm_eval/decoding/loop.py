@@ -99,8 +99,12 @@ class BlockCounts:
         self.ends = torch.tensor([b.end for b in rule.blocks], device=device)
 
     def __call__(self, x: torch.Tensor, mask_id: int) -> list[list[int]]:
-        masked = torch.nn.functional.pad((x[:, self.prompt_len:] == mask_id).cumsum(1), (1, 0))
-        return (masked[:, self.ends] - masked[:, self.starts]).tolist()  # the step's one host-device sync
+        return self.count(x[:, self.prompt_len:] == mask_id)  # the step's one host-device sync
+
+    def count(self, flags: torch.Tensor) -> list[list[int]]:
+        """[batch, num_blocks] the True flags [batch, gen_length] in each block."""
+        total = torch.nn.functional.pad(flags.cumsum(1), (1, 0))
+        return (total[:, self.ends] - total[:, self.starts]).tolist()
 
 
 @torch.no_grad()
@@ -139,6 +143,10 @@ def decode(
                                      eos_ids[0] if eos_ids else 0)
         input_ids, attention_mask, gen_length = canvas.x, canvas.attention_mask, canvas.gen_length
     rule = make_commit_rule(spec, gen_length)
+    if rule.edits and not getattr(model, "token_editing", False):
+        raise UsageError(f"decoder {spec.name} re-writes committed tokens (commit {spec.commit}), which only a model "
+                         f"trained to edit does (LLaDA2.1, model_type llada21_moe); this "
+                         f"{type(model).__name__} does not")
 
     batch = input_ids.shape[0]
     prompt_len = input_ids.shape[1] if canvas is None else canvas.prompt_len
@@ -169,6 +177,11 @@ def decode(
         own_prompt = attention_mask[:, :prompt_len].sum(1).tolist()
     rank = torch.arange(max(b.end - b.start for b in rule.blocks), device=device).unsqueeze(0)
     block_counts = BlockCounts(rule, prompt_len, device)
+    # an editing rule draws x0 at every generated position of the block (masks and committed tokens alike)
+    generated = canvas.own_columns() if canvas is not None else torch.ones((batch, gen_length), dtype=torch.bool,
+                                                                            device=device)
+    sizes = block_counts.count(generated) if rule.edits else None
+    stopped = canvas.stopped if canvas is not None else [False] * batch
     unmasked_at = torch.full((batch, gen_length), -1, dtype=torch.long, device=device) if trace else None
     unmasked_score = torch.full((batch, gen_length), torch.nan, device=device) if trace else None
 
@@ -176,17 +189,21 @@ def decode(
     block, step_in_block = 0, 0
     while True:
         left = block_counts(x, mask_id)
-        while block < len(rule.blocks) and (not any(row[block] for row in left)
-                                            or rule.blocks[block].cap == step_in_block):
-            block, step_in_block = block + 1, 0  # the block ends when no row has masks in it, or at its cap
+
+        def taking_part(b: int) -> list[int]:  # the rows that make another pass in block b
+            return [r for r in range(batch) if not stopped[r] and rule.open(r, b, left[r][b])]
+
+        while block < len(rule.blocks) and (not taking_part(block) or rule.blocks[block].cap == step_in_block):
+            block, step_in_block = block + 1, 0  # the block ends when no row takes part in it, or at its cap
         if block == len(rule.blocks):
             break
         if canvas is not None and step_in_block == 0 and canvas.stop_after_eos(eos_ids, mask_id):
             continue  # rows whose EOS came in a finished block are done (the references' per-block stop)
         spans = rule.blocks[block]
         start, end = prompt_len + spans.start, prompt_len + spans.end
-        rows = [r for r in range(batch) if left[r][block]]
+        rows = taking_part(block)
         counts_host = [left[r][block] for r in rows]
+        drawn_at = counts_host if sizes is None else [sizes[r][block] for r in rows]  # x0 drawn per row
         index = None if len(rows) == batch else torch.tensor(rows, device=device)
         xa = x if index is None else x.index_select(0, index)
         am = None if attention_mask is None or index is None else attention_mask.index_select(0, index)
@@ -197,21 +214,26 @@ def decode(
         nfe += 1
         window = xa[:, start:end]
         candidates = window == mask_id  # [b, W]
+        editable = None
+        if sizes is not None:
+            own = generated[:, spans.start:spans.end]
+            editable = (own if index is None else own.index_select(0, index)) & ~candidates
+        drawn_from = candidates if editable is None else candidates | editable
         width = end - start
-        flat = candidates.view(-1).nonzero_static(size=sum(counts_host)).squeeze(1)  # row-major
+        flat = drawn_from.view(-1).nonzero_static(size=sum(drawn_at)).squeeze(1)  # row-major
         cand_rows = flat // width
         at = cand_rows * logits.shape[1] + flat % width + (start - offset)
         cand_logits = logits.reshape(-1, logits.shape[-1]).index_select(0, at)  # [N, V]
         counts = torch.tensor(counts_host, device=device)
 
         def uniform(width_: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-            return noise.uniform(rows, counts_host, width_, dtype)
+            return noise.uniform(rows, drawn_at, width_, dtype)
 
         # (2) choose, (3) rank, (4) EOS policy
         cand_logits = eos.ban(cand_logits)
         drawn = rule.draw(step_in_block, lambda dtype: uniform(1, dtype).squeeze(1))
         generators = None if noise is None else noise.generators
-        x0 = sampler.choose(cand_logits, uniform, rows, counts_host, generators, drawn)
+        x0 = sampler.choose(cand_logits, uniform, rows, drawn_at, generators, drawn)
         score = ranking(sampler.rank_logits(eos.rank_logits(cand_logits)), x0, lambda: uniform(1).squeeze(1))
         local, total = rule.eos_clock(block, step_in_block, [row_steps[r] for r in rows])
         score = eos.adjust(score, x0, local, total, cand_rows)
@@ -219,16 +241,16 @@ def decode(
         # (5) commit what the rule picks
         dense = torch.full(candidates.shape, -torch.inf, dtype=score.dtype, device=device)
         dense.view(-1)[flat] = score
+        proposal = window.clone()
+        proposal.view(-1)[flat] = x0
         step = StepInput(
             tokens=window, score=dense, candidates=candidates, counts=counts, block=block, step=step_in_block,
             last=spans.cap is not None and step_in_block == spans.cap - 1, logits=cand_logits, flat=flat,
             uniform=lambda dtype: uniform(1, dtype).squeeze(1), rank=rank[:, :width], rows=rows,
-            generators=generators, own_prompt=own_prompt, drawn=drawn,
+            generators=generators, own_prompt=own_prompt, drawn=drawn, editable=editable, proposal=proposal,
         )
         chosen = rule.select(step)
         chosen, remasked = chosen if isinstance(chosen, tuple) else (chosen, None)
-        proposal = window.clone()
-        proposal.view(-1)[flat] = x0
         new_window = torch.where(chosen, proposal, window)
         if remasked is not None:  # a re-masking rule sends committed tokens back to mask
             new_window = new_window.masked_fill(remasked, mask_id)

@@ -506,3 +506,52 @@ def block_diffusion_generate(model, prompt, gen_length=32, block_length=8, steps
         if eos_id is not None and (x[0, P:e] == eos_id).any():
             break
     return x, nfe
+
+
+@torch.no_grad()
+def editing_generate(model, prompt, gen_length=32, block_length=8, threshold=0.7, editing_threshold=0.5,
+                     max_post_steps=16, mask_id=126336, eos_id=None):
+    """Batch 1, temperature 0: LLaDA2.1's `generate` (inclusionAI modeling_llada2_moe.py of LLaDA2.1; the copy in
+    ZHZisZZ/dllm dllm/pipelines/llada21/models/modeling_llada21_moe.py) on a block-causal model, uncached as it is,
+    with `eos_early_stop`. Blocks as `block_diffusion_generate`; in a block, loop: if no mask is left, count a post
+    step and leave after `max_post_steps` of them; one pass over x[:, :block end]; x0 = argmax, p = p(x0); masks with
+    p > threshold take x0 (else the single best mask); non-mask, non-prompt positions of the block whose x0 differs
+    with p > editing_threshold take x0; leave when the pass began without masks and edited nothing. After the
+    block, stop if x[P:block end] holds no mask and holds `eos_id`. Returns (the canvas, forward passes, tokens
+    re-written)."""
+    P = prompt.shape[1]
+    num_blocks = -(-(P + gen_length) // block_length)
+    x = torch.full((1, num_blocks * block_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :P] = prompt
+    nfe = edits = 0
+    for b in range(P // block_length, num_blocks):
+        s, e = b * block_length, (b + 1) * block_length
+        prompt_in_block = torch.arange(s, e, device=x.device) < P
+        post = 0
+        while True:
+            old = x[0, s:e].clone()
+            masked = old == mask_id
+            if not masked.any():
+                post += 1
+            if post > max_post_steps:
+                break
+            logits = model(x[:, :e], block_length=block_length).logits[0, s:e]
+            nfe += 1
+            p = F.softmax(logits.to(torch.float64), dim=-1)
+            x0 = p.argmax(-1)
+            p0 = p.gather(-1, x0[:, None]).squeeze(-1)
+            fill = torch.zeros_like(masked)
+            if masked.any():
+                confidence = torch.where(masked, p0, torch.tensor(-torch.inf, dtype=p.dtype))
+                fill = (confidence > threshold) & masked
+                if not fill.any():
+                    fill[topk_leftmost(confidence, 1)] = True
+            edit = ~masked & ~prompt_in_block & (p0 > editing_threshold) & (x0 != old)
+            x[0, s:e] = torch.where(fill | edit, x0, old)
+            edits += int(edit.sum())
+            if not masked.any() and not edit.any():
+                break
+        generated = x[0, P:e]
+        if eos_id is not None and not (generated == mask_id).any() and (generated == eos_id).any():
+            break
+    return x, nfe, edits

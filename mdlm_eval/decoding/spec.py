@@ -13,11 +13,12 @@ from mdlm_eval.yaml_file import read_mapping
 
 SAMPLERS = ("llada", "dream")  # how x0 is drawn (`mdlm_eval.decoding.sampling`)
 SCHEDULES = ("uniform", "ascending")
-COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic")
-ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino")  # the number of forward passes is decided while decoding
+COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic", "edit")
+ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "edit")  # the number of forward passes is decided while decoding
 RULE_FIELDS = {  # the spec fields only some commit rules read
-    "threshold": ("threshold", "wino", "dynamic"), "threshold_back": ("wino",), "factor": ("factor",), "gamma": ("eb",),
-    "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
+    "threshold": ("threshold", "wino", "dynamic", "edit"), "threshold_back": ("wino",), "factor": ("factor",),
+    "gamma": ("eb",), "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
+    "editing_threshold": ("edit",), "max_post_steps": ("edit",),
 }
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
@@ -36,7 +37,8 @@ class DecoderSpec:
     commit          which candidates take x0 each step (`commit.py`): count (k from `schedule`) | threshold |
                     factor (Fast-dLLM) | eb (EB-sampler) | dream | dream_origin (Dream's time grid) |
                     wino (WINO: wide-in, narrow-out re-masking) | dynamic (SDAR `low_confidence_dynamic`,
-                    LLaDA2 `generate`: confidence > threshold if at least k such, else the top k; k as count's)
+                    LLaDA2 `generate`: confidence > threshold if at least k such, else the top k; k as count's) |
+                    edit (LLaDA2.1 token editing: dynamic with k = 1, and committed tokens re-written)
     schedule        count: uniform (LLaDA blocks, equal counts per step) | ascending (ASS: 1, 2, 4, ... tokens)
     steps           forward passes for the whole canvas: an int, or log (floor(log2 L)), half (L/2), full (L);
                     for adaptive rules an optional cap (None: no cap), spread over the blocks
@@ -47,6 +49,8 @@ class DecoderSpec:
     gamma_schedule  eoser: linear (eoser_generate) | power (eoser_ass_generate)
     threshold       threshold: commit confidence >= tau; wino: wide-in tau (commit confidence > tau); dynamic:
                     commit confidence > tau when at least k candidates pass
+    editing_threshold  edit: a committed token whose x0 differs takes x0 when p(x0) > this
+    max_post_steps  edit: the most passes a row makes in a block after its masks are gone
     threshold_back  wino: narrow-out tau (re-mask committed tokens whose confidence < tau)
     factor          factor: f in c_(n) >= 1 - f / (n + 1)
     gamma           eb: bound on sum(H) - max(H) over the committed set
@@ -78,6 +82,8 @@ class DecoderSpec:
     cfg_scale: float = 0.0
     threshold: float = 0.9
     threshold_back: float = 0.9
+    editing_threshold: float = 0.9
+    max_post_steps: int = 16
     factor: float = 1.0
     gamma: float = 0.01
     eps: float = 1e-3
@@ -134,6 +140,10 @@ class DecoderSpec:
             raise UsageError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
         if not 0 < self.threshold <= 1 or not 0 < self.threshold_back <= 1:
             raise UsageError(f"threshold must be in (0, 1], got {self.threshold} (threshold_back {self.threshold_back})")
+        if not 0 <= self.editing_threshold <= 1:
+            raise UsageError(f"editing_threshold must be in [0, 1], got {self.editing_threshold}")
+        if self.max_post_steps < 0:
+            raise UsageError(f"max_post_steps must be >= 0, got {self.max_post_steps}")
         if self.factor <= 0:
             raise UsageError(f"factor must be > 0, got {self.factor}")
         if self.gamma < 0:
@@ -196,6 +206,8 @@ _NUMERIC = {
     "cfg_scale": float,
     "threshold": float,
     "threshold_back": float,
+    "editing_threshold": float,
+    "max_post_steps": int,
     "factor": float,
     "gamma": float,
     "eps": float,

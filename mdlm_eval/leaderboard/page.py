@@ -14,7 +14,7 @@ import pandas as pd
 from mdlm_eval.errors import UsageError
 from mdlm_eval.leaderboard.across import aup_tables, template_tables
 from mdlm_eval.leaderboard.plots import FACET_SEP, MAX_SERIES
-from mdlm_eval.leaderboard.read import COST, EXTRAS, HEAD
+from mdlm_eval.leaderboard.read import ARCHITECTURE, COST, EXTRAS, HEAD
 from mdlm_eval.leaderboard.tables import (Cell, Leaderboard, Table, best_runs, cache_table, checkpoint_table,
                                           comparison_table, definitions, groups_table, reference_table,
                                           relevant_reference, task_table)
@@ -210,7 +210,7 @@ def render_html(page: Page) -> str:
 def csv_table(board: Leaderboard) -> pd.DataFrame:
     """One row per setting with raw numbers: identity, cost, per score its value, SE and n, and `best_in`."""
     spec = [c for c in board.spec_fields if c != "block_length"]
-    first = HEAD + ["steps", "gen_length"] + (["block_length"] if "block_length" in board.spec_fields else [])
+    first = HEAD[:1] + [ARCHITECTURE] + HEAD[1:] + ["steps", "gen_length"] + (["block_length"] if "block_length" in board.spec_fields else [])
     order = first + spec + ["template", "seed", "limit", "samples"] + COST + EXTRAS + ["cost_from", "results_file"]
     table = board.runs[[c for c in order if c in board.runs]].copy()
     best: dict[int, list[str]] = {i: [] for i in table.index}

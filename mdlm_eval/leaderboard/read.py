@@ -19,6 +19,7 @@ from mdlm_eval.errors import UsageError
 from mdlm_eval.leaderboard.samples_stderr import fill_missing_stderr
 
 HEAD = ["model", "adapter", "decoder"]  # identity, before the decoder's spec fields
+ARCHITECTURE = "architecture"  # the model family in words (`LoadedModel.architecture`; empty for older results)
 TAIL = ["template", "steps", "gen_length", "seed", "limit", "samples"]  # identity, after them
 SPEC_SKIP = {"name", "description", "steps"}  # the preset name is `decoder`; the resolved steps are `steps`
 COST = ["nfe_per_sample", "tokens_per_forward", "seconds_per_sample", "early_eos_share"]
@@ -197,7 +198,7 @@ def settings_from_manifest(m: dict, data: dict) -> dict[str, Any]:
     spec = spec_of(m.get("decoder_spec") or data["config"].get("decoder_spec"))
     return {
         "model": m.get("model_label") or short_name(m.get("model")), "adapter": m.get("adapter_label") or adapter_name(m.get("peft")),
-        "decoder": spec.get("name") or m.get("decoder"), "spec": spec,
+        ARCHITECTURE: data["config"].get(ARCHITECTURE), "decoder": spec.get("name") or m.get("decoder"), "spec": spec,
         "template": m.get("template") or "default",
         "steps": m.get("steps"), "gen_length": m.get("gen_length"), "seed": m.get("seed"), "limit": m.get("limit"),
         "samples": m.get("samples"), **{c: number(m.get(c)) for c in COST},
@@ -236,6 +237,7 @@ def settings_from_config(data: dict, path: Path, warn: Warn) -> dict[str, Any]:
     seconds = number(pd.to_numeric(data.get("total_evaluation_time_seconds"), errors="coerce"))
     row: dict[str, Any] = {
         "model": short_name(args.get("pretrained") or config.get("model")), "adapter": adapter_name(args.get("peft")),
+        ARCHITECTURE: config.get(ARCHITECTURE),
         "decoder": spec.get("name") or args.get("decoder") or str(config.get("model", "")), "spec": spec,
         "template": "default",  # lm_eval's command line renders the tasks' default template
         "steps": as_int(args.get("steps")), "steps_arg": args.get("steps"), "gen_length": length,

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from mdlm_eval.leaderboard.read import (COST, ENV, EXTRAS, HEAD, HOST, SPEC_SKIP, TAIL, GroupInfo, Warn, as_int, block_of,
+from mdlm_eval.leaderboard.read import (ARCHITECTURE, COST, ENV, EXTRAS, HEAD, HOST, SPEC_SKIP, TAIL, GroupInfo, Warn, as_int, block_of,
                                         read_results, short_name)
 from mdlm_eval.leaderboard.sampled import Sampled, sampled_scores
 from mdlm_eval.paired import METHOD, Paired, cached_doc_scores, compare_metric
@@ -58,6 +58,10 @@ DEFINITIONS = {
            "y_(i-1) W(y_(i-1))) / 2 with W(y) = min(exp(-3 (1 - y / y_max)), 1) and y_max the best score among the "
            "task metric's sweeps; points more than 5 below the lowest-TPF point's score are dropped. TPF = tokens "
            "up to and including the first EOS / forward passes (manifest `tpf`)",
+    "architecture": "the model family in words, from the run's results file: the native name of its model_type (LLaDA, "
+                    "Dream, LLaDA2, SDAR, Fast-dLLM v2) or the model_type, with the block size of a block-causal model "
+                    "and `token editing` for a model that re-writes committed tokens; empty for results written "
+                    "before it was recorded",
     "seed": "the run's seed (`--seed`)",
     "limit": "lm-eval's `--limit` (samples per task), empty for the full task",
     "block": "decoder spec `block_length`: tokens per semi-autoregressive block (empty: one block, or ascending "
@@ -146,7 +150,7 @@ def merge_settings(records: list[tuple[dict, list[dict], dict]], warn: Warn = la
         rows.append(flat)
         long += [{"run": run, **s} for s in scores.values()]
     runs = pd.DataFrame(rows)
-    for col in HEAD + TAIL + EXTRAS + ENV + HOST + spec_fields:
+    for col in HEAD + [ARCHITECTURE] + TAIL + EXTRAS + ENV + HOST + spec_fields:
         if col not in runs:
             runs[col] = None
         runs[col] = pd.Series([None if (v := r.get(col)) is None or v != v else v for r in rows], dtype=object)
@@ -234,10 +238,10 @@ def varies(values: pd.Series) -> bool:
 
 
 def shown_columns(board: Leaderboard, runs: pd.DataFrame) -> list[str]:
-    """Setting columns that distinguish these rows: model and adapter if they vary, the decoder, each spec field
-    that varies among rows of one decoder preset (a field fixed by the preset is told by its name), steps, and L,
-    seed and limit if they vary."""
-    cols = [c for c in ("model", "adapter") if varies(runs[c])] + ["decoder"]
+    """Setting columns that distinguish these rows: model, its architecture and adapter if they vary, the decoder,
+    each spec field that varies among rows of one decoder preset (a field fixed by the preset is told by its name),
+    steps, and L, seed and limit if they vary."""
+    cols = [c for c in ("model", ARCHITECTURE, "adapter") if varies(runs[c])] + ["decoder"]
     cols += [f for f in board.spec_fields if any(varies(g[f]) for _, g in runs.groupby("decoder", sort=False))]
     return cols + ["steps"] + [c for c in ("template", "gen_length", "seed", "limit") if varies(runs[c])]
 
@@ -245,7 +249,7 @@ def shown_columns(board: Leaderboard, runs: pd.DataFrame) -> list[str]:
 def constants(runs: pd.DataFrame) -> str:
     """The setting shared by all these rows, e.g. "model toy, L 32, seed 0"."""
     parts = []
-    for col in ("model", "adapter", "template", "gen_length", "seed", "limit"):
+    for col in ("model", ARCHITECTURE, "adapter", "template", "gen_length", "seed", "limit"):
         values = {repr(v) for v in runs[col]}
         if len(values) == 1 and runs[col].iloc[0] not in (None, ""):
             parts.append(f"{HEADERS.get(col, col)} {runs[col].iloc[0]}")

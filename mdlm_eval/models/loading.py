@@ -46,6 +46,18 @@ class LoadedModel:
     def default_gen_length(self) -> int | None:
         return getattr(self.model.config, "gen_length", None)
 
+    @property
+    def architecture(self) -> str:
+        """The model family in words (the leaderboard's `architecture` column): the native name of its model_type,
+        else the model_type, with the block size of a block-causal model and whether it edits committed tokens."""
+        kind = str(getattr(self.model.config, "model_type", "") or "")
+        parts = [NATIVE.get(kind.lower(), kind or type(self.model).__name__)]
+        if getattr(self.model, "block_causal", False):
+            parts.append(f"block-causal {self.model.trained_block_length}")
+        if getattr(self.model, "token_editing", False):
+            parts.append("token editing")
+        return ", ".join(parts)
+
 
 def pick_device(device: str | None) -> torch.device:
     if device in (None, "auto"):
@@ -225,10 +237,10 @@ def native_classes(kind: str):
         from mdlm_eval.models.dream import DreamConfig, DreamModel
 
         return DreamConfig, DreamModel
-    if kind == "llada2_moe":
-        from mdlm_eval.models.llada2 import Llada2MoeConfig, Llada2MoeModelLM
+    if kind in ("llada2_moe", "llada21_moe"):
+        from mdlm_eval.models.llada2 import Llada21MoeConfig, Llada2MoeConfig, Llada2MoeModelLM
 
-        return Llada2MoeConfig, Llada2MoeModelLM
+        return Llada21MoeConfig if kind == "llada21_moe" else Llada2MoeConfig, Llada2MoeModelLM
     from mdlm_eval.models.llada import LladaConfig, LladaModelLM
 
     return LladaConfig, LladaModelLM
@@ -240,6 +252,8 @@ def load_native(kind: str, source: str, pretrained: str, dtype: torch.dtype):
     config_class, model_class = native_classes(kind)
     family = NATIVE[kind]
     config = config_class.from_pretrained(source)
+    if kind == "llada2_moe":
+        config.token_editing = own_code_edits(source, config)
     hint = "pass native=false (--no-native) to run the checkpoint's own code"
     if (why := config.unsupported()) is not None:
         raise UsageError(f"{family} checkpoint {pretrained} uses {why}; {hint}")
@@ -253,6 +267,19 @@ def load_native(kind: str, source: str, pretrained: str, dtype: torch.dtype):
                     f"has shape {list(found[name])}, the native model expects {list(expected[name])}")
             raise UsageError(f"{family} checkpoint {pretrained}: parameter {name} {what}; {hint}")
     return config, model_class.from_pretrained(source, config=config, **dtype_kwarg(dtype))
+
+
+def own_code_edits(source: str, config) -> bool:
+    """Whether the checkpoint's own `generate` re-writes committed tokens: LLaDA2.1's takes `editing_threshold`,
+    LLaDA2.0's does not (both name model_type llada2_moe). False when the code cannot be read here."""
+    from transformers.utils import cached_file
+
+    module = (getattr(config, "auto_map", None) or {}).get("AutoModelForCausalLM", "").split(".")[0]
+    try:
+        path = cached_file(source, f"{module}.py") if module else None
+        return path is not None and "editing_threshold" in Path(path).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return False
 
 
 def apply_adapter(model: nn.Module, adapter: str, base: str) -> nn.Module:

@@ -6,7 +6,7 @@ the prediction for position i is output i-1, as Dream's generation code realigns
 SDAR (model_type "sdar", TraDo too): mask from config.json (`mask_token_id`, 151669 in SDAR's), logits aligned.
 Fast-dLLM v2 (model_type "Fast_dLLM_Qwen"): mask 151665 (its `generate`'s default), logits shifted like Dream's
 (its `generate` reads `cat([logits[:, :1], logits[:, :-1]])`).
-LLaDA2 (model_type "llada2_moe"): mask 156895 (`<|mask|>`, which LLaDA2's tokenizer does not declare), EOS 156892
+LLaDA2 (model_type "llada2_moe"; "llada21_moe" in public copies of LLaDA2.1's code): mask 156895 (`<|mask|>`, which LLaDA2's tokenizer does not declare), EOS 156892
 (`<|endoftext|>`, LLaDA2's generate `eos_id`), end of turn `<|role_end|>`; logits aligned with positions.
 End of turn (EOT) for every family: the token the tokenizer's chat template closes an assistant turn with
 (`<|eot_id|>` LLaDA, `<|im_end|>` Dream, `<|role_end|>` LLaDA2), unless config.json names `eot_token_id`.
@@ -36,6 +36,7 @@ FAMILIES = {
     "sdar": Family("sdar", mask_id=151669),
     "fast_dllm_qwen": Family("fast_dllm_qwen", shift_logits=True, mask_id=151665),
     "llada2_moe": Family("llada2", mask_id=156895),
+    "llada21_moe": Family("llada2", mask_id=156895),
     "llada2": Family("llada2", mask_id=156895),
     "generic": Family("generic"),
 }

@@ -36,6 +36,15 @@ def make_llada2_folder(folder: Path, seed: int = 0) -> Path:
                  first_k_dense_replace=1)
 
 
+def make_llada21_folder(folder: Path, seed: int = 0) -> Path:
+    """LLaDA2.1 under the model_type dllm's copies of its code name (`llada21_moe`): a model that edits."""
+    from mdlm_eval.models.llada2 import Llada21MoeConfig, Llada2MoeModelLM
+
+    return _save(folder, Llada21MoeConfig, Llada2MoeModelLM, seed, block_length=4, num_experts=4,
+                 num_shared_experts=1, num_experts_per_tok=2, n_group=2, topk_group=1, moe_intermediate_size=16,
+                 first_k_dense_replace=1)
+
+
 def make_fast_dllm_v2_folder(folder: Path, seed: int = 0) -> Path:
     from mdlm_eval.models.sdar import FastDLLMV2Config, FastDLLMV2ForCausalLM
 

@@ -202,3 +202,17 @@ def test_unsupported_rope_scaling_suggests_native_false(llada2_folder):
     (llada2_folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(UsageError, match="rope_scaling=.*yarn.*native=false"):
         load_model(str(llada2_folder))
+
+
+def test_llada21_is_told_from_llada20_by_what_its_own_generate_takes(llada2_folder):
+    """The hub's LLaDA2.0 and 2.1 both name model_type llada2_moe; 2.1's own `generate` takes `editing_threshold`.
+    Copies of 2.1's code name model_type llada21_moe."""
+    assert not load_model(str(llada2_folder), dtype="float32").model.token_editing
+    (llada2_folder / "modeling_llada2_moe.py").write_text(
+        "def generate(self, inputs, threshold=0.95, editing_threshold=0.9, max_post_steps=16): ...\n")
+    assert load_model(str(llada2_folder), dtype="float32").model.token_editing
+    (llada2_folder / "modeling_llada2_moe.py").unlink()
+    config = json.loads((llada2_folder / "config.json").read_text())
+    (llada2_folder / "config.json").write_text(json.dumps({**config, "model_type": "llada21_moe"}))
+    lm = load_model(str(llada2_folder), dtype="float32")
+    assert isinstance(lm.model, Llada2MoeModelLM) and lm.model.token_editing and lm.family.name == "llada2"

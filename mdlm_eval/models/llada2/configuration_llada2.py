@@ -98,3 +98,15 @@ class Llada2MoeConfig(PretrainedConfig):
         if self.num_experts is not None and self.num_experts % self.n_group:
             return f"num_experts={self.num_experts} not divisible by n_group={self.n_group}"
         return None
+
+
+class Llada21MoeConfig(Llada2MoeConfig):
+    """LLaDA2.1 under the model_type that public copies of its code register (ZHZisZZ/dllm `llada21_moe`); the
+    architecture is LLaDA2's. The hub's LLaDA2.1 checkpoints keep `llada2_moe`: they are told apart by their own
+    `generate`, which takes `editing_threshold` (`mdlm_eval.models.loading.own_code_edits`)."""
+
+    model_type = "llada21_moe"
+
+    def __init__(self, **kwargs):  # its own __init__: transformers would otherwise give the subclass a generated one
+        super().__init__(**kwargs)
+

@@ -181,6 +181,8 @@ class Llada2MoeModelLM(PreTrainedModel):
 
     def __init__(self, config: Llada2MoeConfig):
         super().__init__(config)
+        # LLaDA2.1 was trained to re-write committed tokens (commit `edit`); LLaDA2.0 was not
+        self.token_editing = config.model_type == "llada21_moe" or bool(getattr(config, "token_editing", False))
         self.model = Llada2Model(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
