@@ -113,10 +113,13 @@ def d1_message(d: dict) -> str:
 
 
 def _d1_answer(d: dict) -> str:
+    """A completion in d1's format (its strict-format regex), with the gold answer where the doc has one
+    (GSM8K: the text after `####`, which d1's correctness reward compares with)."""
     kind = d["kind"]
     body = {"countdown": lambda: "+".join(map(str, d["numbers"])), "sudoku": lambda: d["solution"],
-            "gsm8k": lambda: f"\\boxed{{{d['answer']}}}", "math": lambda: f"\\boxed{{{d['answer']}}}"}[kind]()
-    return f"<reasoning>\n</reasoning>\n<answer>\n{body}\n</answer>"
+            "gsm8k": lambda: d["solution"].split("####")[1].strip() if "####" in d["solution"] else str(d["answer"]),
+            "math": lambda: f"\\boxed{{{d['answer']}}}"}[kind]()
+    return f"<reasoning>\nWorking.\n</reasoning>\n<answer>\n{body}\n</answer>\n"
 
 
 @lru_cache(maxsize=4)
@@ -148,7 +151,10 @@ def _d1_docs(kind: str) -> Callable[[int, int, int], list[dict]]:
     return docs
 
 
-D1_REWARDS = {"countdown": ("d1_countdown",), "sudoku": ("d1_sudoku",), "gsm8k": ("acc",), "math": ("acc",)}
+D1_REWARDS = {"countdown": ("d1_countdown",), "sudoku": ("d1_sudoku",),
+              "gsm8k": ("d1_xmlcount", "d1_soft_format", "d1_strict_format", "d1_int", "d1_correctness"),
+              "math": ("d1_correctness_math", "d1_boxed_and_answer_tags")}
+"""d1's reward lists per training set (diffu_grpo_train.py), summed with weight 1 as TRL sums them."""
 
 
 def _d1_task(kind: str, num_iterations: int) -> TrainTask:
