@@ -264,9 +264,9 @@ def _cache_dir() -> Path:
     return Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "mdlm-eval")
 
 
-def _download(url: str, path: Path, sha256: str | None) -> None:
-    """Fetch `url` into `path` atomically: a temporary file beside it, renamed only once the sha256 matches
-    (None: a file at a pinned commit whose sum is not on record here)."""
+def _download(url: str, path: Path, sha256: str | None, git_blob: str | None = None) -> None:
+    """Fetch `url` into `path` atomically: a temporary file beside it, renamed only once the sha256 (and the git
+    object id, where given) match (None: not on record here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -281,6 +281,9 @@ def _download(url: str, path: Path, sha256: str | None) -> None:
             raise _data_error(path, f"download from {url} failed (cut off after {received} of {announced} bytes)")
         if sha256 is not None and digest.hexdigest() != sha256:
             reason = f"download from {url} has sha256 {digest.hexdigest()[:12]}..., expected {sha256[:12]}..."
+            raise _data_error(path, reason)
+        if git_blob is not None and (blob := git_blob_id(Path(temporary).read_bytes())) != git_blob:
+            reason = f"download from {url} has git object id {blob[:12]}..., expected {git_blob[:12]}..."
             raise _data_error(path, reason)
         os.replace(temporary, path)
     except UsageError:
@@ -301,16 +304,29 @@ def _data_error(path: Path, reason: str) -> UsageError:
 # ---- d1's training sets (dllm-reasoning/d1 diffu-grpo/data_utils.py and diffu_grpo_train.py) ----
 @dataclass(frozen=True)
 class TrainFile:
-    """A training set: its file in MDLM_EVAL_DATA_DIR, and where d1 loads it (a hub split or a d1 file)."""
+    """A training set: its file in MDLM_EVAL_DATA_DIR, and where d1 loads it (a hub split or a d1 file).
+
+    `git_blob` pins a d1 file's bytes: its object id in d1's tree at D1_COMMIT (`git ls-tree`), i.e.
+    sha1(b"blob <size>\\0" + bytes), checked on every read and download. (Its sha256 is not on record: the file,
+    over 4 MiB, was not at hand; the object id names the same bytes.) The hub sets have no pin: their file is what
+    `datasets` writes (`to_json`), whose bytes depend on the library's version."""
 
     name: str
     hub: tuple[str, str | None, str] | None = None  # (dataset, config, split) for `datasets.load_dataset`
     d1_path: str | None = None  # a file of d1's repository at D1_COMMIT
+    git_blob: str | None = None
+
+
+def git_blob_id(data: bytes) -> str:
+    """Git's object id of a file's bytes (`git hash-object`): sha1(b"blob <size>\\0" + data)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 TRAIN_FILES = {
     "countdown": TrainFile("countdown_3to4_train.jsonl", hub=("Jiayi-Pan/Countdown-Tasks-3to4", None, "train")),
-    "sudoku": TrainFile("sudoku_4x4_unique_puzzles.csv", d1_path="dataset/4x4_sudoku_unique_puzzles.csv"),
+    # the same object in SPG's and EOSER-ASS-RL's copies of dataset/
+    "sudoku": TrainFile("sudoku_4x4_unique_puzzles.csv", d1_path="dataset/4x4_sudoku_unique_puzzles.csv",
+                        git_blob="8528d3289938732ccf10fb04c936c5b6840c3ff3"),
     "gsm8k": TrainFile("gsm8k_train.jsonl", hub=("openai/gsm8k", "main", "train")),
     "math": TrainFile("math_train.jsonl", hub=("ankner/math-500", None, "train")),
 }
@@ -371,6 +387,14 @@ def _train_rows(task: str) -> list[dict]:
         if not path.is_file():
             how = _how_to_get(spec.name, spec.d1_path, D1_URL, spec.hub, spec.hub[2] if spec.hub else "train")
             raise _missing_error(path, how)
+        if spec.git_blob is not None:
+            try:
+                blob = git_blob_id(path.read_bytes())
+            except OSError as e:
+                raise _data_error(path, f"cannot read it ({e.strerror or e})") from e
+            if blob != spec.git_blob:
+                raise _data_error(path, f"git object id {blob[:12]}... is not that of d1's {spec.d1_path} "
+                                        f"({spec.git_blob[:12]}... at commit {D1_COMMIT[:7]})")
         return _parse_rows(path)
     if spec.hub is not None:
         name, config, split = spec.hub
@@ -381,8 +405,9 @@ def _train_rows(task: str) -> list[dict]:
             raise UsageError(f"cannot load {name} ({split}) from the Hugging Face hub ({reason}); "
                              f"set {DATA_DIR_VARIABLE} to a folder with {spec.name}") from e
     path = _cache_dir() / spec.name
-    if not path.is_file():
-        _download(f"{(os.environ.get(URL_VARIABLE) or D1_URL).rstrip('/')}/{spec.d1_path}", path, None)
+    if not (path.is_file() and (spec.git_blob is None or git_blob_id(path.read_bytes()) == spec.git_blob)):
+        _download(f"{(os.environ.get(URL_VARIABLE) or D1_URL).rstrip('/')}/{spec.d1_path}", path, None,
+                  git_blob=spec.git_blob)
     return _parse_rows(path)
 
 

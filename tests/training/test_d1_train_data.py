@@ -38,9 +38,18 @@ def write_files(folder: Path) -> None:
             f.write(json.dumps({"problem": f"p{i} $\\{{a\\}}$", "solution": f"so \\boxed{{{i}}}", "answer": str(i)}) + "\n")
 
 
+def pin_small_sudoku(monkeypatch, path: Path) -> None:
+    """The small Sudoku file stands in for d1's: pin its git object id in place of d1's."""
+    import dataclasses
+
+    spec = dataclasses.replace(data.TRAIN_FILES["sudoku"], git_blob=data.git_blob_id(path.read_bytes()))
+    monkeypatch.setitem(data.TRAIN_FILES, "sudoku", spec)
+
+
 @pytest.fixture
 def train_dir(tmp_path, monkeypatch):
     write_files(tmp_path)
+    pin_small_sudoku(monkeypatch, tmp_path / "sudoku_4x4_unique_puzzles.csv")
     monkeypatch.setenv(data.DATA_DIR_VARIABLE, str(tmp_path))
     tasks._d1_sets.cache_clear()
     yield tmp_path
@@ -104,6 +113,15 @@ def test_gsm8k_heldout_is_the_test_set(train_dir):
     assert [d["kind"] for d in held] == ["gsm8k"] * 3 and held[0]["question"] == data.load_gsm8k()[0]["question"]
 
 
+def test_the_sudoku_pin_is_the_object_id_in_d1s_tree():
+    """d1's tree at D1_COMMIT lists dataset/4x4_test_sudoku.csv as 508c410e... (`git ls-tree`), and the shared
+    test file (sha256-pinned in data.FILES) has that id: the id pins the bytes d1's repository serves."""
+    assert data.git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
+    assert data.TRAIN_FILES["sudoku"].git_blob == "8528d3289938732ccf10fb04c936c5b6840c3ff3"
+    if (SHARED / "sudoku_4x4_test.csv").is_file():
+        assert data.git_blob_id((SHARED / "sudoku_4x4_test.csv").read_bytes()) == "508c410ed6d26e2c686eb782b2846bc6d8e2b225"
+
+
 def test_missing_file_names_it_and_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_DIR_VARIABLE, str(tmp_path))
     with pytest.raises(UsageError) as e:
@@ -123,6 +141,11 @@ def test_bad_files(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="gsm8k_train.jsonl: its rows lack question, answer"):
         data.load_d1_train("gsm8k")
     (tmp_path / "sudoku_4x4_unique_puzzles.csv").write_text("Puzzle,Solution\n" + "0" * 16 + "," + "1" * 16 + "\n")
+    with pytest.raises(UsageError, match=r"sudoku_4x4_unique_puzzles.csv: git object id [0-9a-f]{12}\.\.\. is not "
+                                         r"that of d1's dataset/4x4_sudoku_unique_puzzles.csv \(8528d3289938\.\.\. at "
+                                         r"commit 837888f\)"):
+        data.load_d1_train("sudoku")
+    pin_small_sudoku(monkeypatch, tmp_path / "sudoku_4x4_unique_puzzles.csv")
     with pytest.raises(UsageError, match="has 1 usable rows; d1 holds out the last 500"):
         data.load_d1_train("sudoku")
     with pytest.raises(UsageError, match="no training set 'mbpp'"):
@@ -139,6 +162,7 @@ def test_d1_sudoku_download_from_a_local_server(tmp_path, monkeypatch):
     mirror.mkdir(parents=True)
     write_files(tmp_path)
     (tmp_path / "sudoku_4x4_unique_puzzles.csv").rename(mirror / "4x4_sudoku_unique_puzzles.csv")
+    pin_small_sudoku(monkeypatch, mirror / "4x4_sudoku_unique_puzzles.csv")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "mirror"))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -149,7 +173,14 @@ def test_d1_sudoku_download_from_a_local_server(tmp_path, monkeypatch):
         monkeypatch.setenv(data.URL_VARIABLE, f"http://127.0.0.1:{server.server_port}")
         train, _ = data.load_d1_train("sudoku")
         assert [d["puzzle"] for d in train] == REFERENCE["sudoku"]["order"]
-        assert (tmp_path / "cache" / "sudoku_4x4_unique_puzzles.csv").is_file()
+        cached = tmp_path / "cache" / "sudoku_4x4_unique_puzzles.csv"
+        cached.write_text("Puzzle,Solution\n")  # a cached copy that is not the pinned file is fetched again
+        assert [d["puzzle"] for d in data.load_d1_train("sudoku")[0]] == REFERENCE["sudoku"]["order"]
+        (mirror / "4x4_sudoku_unique_puzzles.csv").write_text("Puzzle,Solution\n")  # the mirror serves other bytes
+        cached.unlink()
+        with pytest.raises(UsageError, match="has git object id .* expected"):
+            data.load_d1_train("sudoku")
+        assert not cached.exists()  # nothing unverified is kept
     finally:
         server.shutdown()
 
