@@ -199,3 +199,56 @@ def test_d1_rewards_read_the_completion_without_special_tokens_as_d1s_trainer_de
     plain = [tr.lm.tokenizer.decode(row, skip_special_tokens=True) for row in r.completion.cpu()]
     assert plain != r.texts  # the canvas holds special tokens, so the two texts differ
     assert r.rewards.tolist() == [len(p) + 1000.0 * len(t) for p, t in zip(plain, r.texts)]
+
+
+@pytest.mark.parametrize("task,inner", [("d1_countdown", 8), ("d1_sudoku", 8), ("d1_gsm8k", 12), ("d1_math", 12)])
+def test_the_llada_paper_config_is_the_papers_batch(task, inner):
+    """configs/llada_paper.yaml: LLaDA-8B-Instruct, 16 prompts x 6 generations per optimizer step on 8 processes
+    (6 samples per process x 2 accumulation), 8 inner updates for the planning sets and 12 for the math ones, lr 3e-6,
+    the base model as the reference for the whole run, EOSER+ASS rollouts at log2 L of L = 256, the d1 rewards."""
+    from mdlm_eval.training.trainer import reward_names
+
+    cfg = load_config("llada_paper", task=task)
+    processes = 8
+    assert cfg.model == "GSAI-ML/LLaDA-8B-Instruct" and cfg.dtype == "bfloat16"
+    assert cfg.batch_size * cfg.grad_accum * processes == 16 * cfg.num_generations and cfg.num_generations == 6
+    assert (cfg.num_iterations or get_task(task).num_iterations) == inner
+    assert cfg.lr == 3e-6 and cfg.sync_ref_every == 0 and cfg.beta == 0.04 and cfg.epsilon == 0.5
+    assert (cfg.decoder, cfg.decode_steps, cfg.gen_length, cfg.temperature) == ("eoser_ass", "log", 256, 1.0)
+    kind = task.removeprefix("d1_")
+    assert reward_names(cfg, get_task(task), kind) == list(get_task(task).rewards[kind])
+    assert all(n.startswith("d1_") for n in reward_names(cfg, get_task(task), kind))
+
+
+def scattered_reward(doc, text):
+    """A reward that differs between completions, so the groups have spread and the adapter moves."""
+    import zlib
+
+    return zlib.crc32(text.encode()) % 7 / 7
+
+
+@pytest.mark.parametrize("sync", [0, 1])
+def test_the_kl_anchor_stays_the_base_model_unless_a_sync_is_asked_for(tmp_path, monkeypatch, sync):
+    """Default (the references under PEFT): after optimizer steps the reference still gives the base model's
+    logits. With `sync_ref_every: 1`, TRL's sync moves it off the base."""
+    from mdlm_eval.models.loading import load_model
+    from mdlm_eval.training.trainer import GRPOTrainer
+
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rl_texts", sys.modules[__name__])
+    tr = GRPOTrainer(load_config("toy", task="mdlm_toy_countdown", batch_size=6, grad_accum=1, num_iterations=1,
+                                 lora_r=4, lora_alpha=8, threads=1, steps=2, sync_ref_every=sync,
+                                 rewards=["rl_texts:scattered_reward"]), tmp_path / "o")
+    for _ in range(2):
+        tr.train_step()
+    ids = torch.randint(0, 100, (2, 12), generator=torch.Generator().manual_seed(0))
+    base = load_model("toy").model.eval()
+    tr.policy.eval()
+    with torch.no_grad():
+        expected = base(ids).logits
+        with tr.reference() as ref:
+            anchor = ref(ids).logits
+        policy = tr.policy(ids).logits
+    assert not torch.allclose(policy, expected)  # the adapter has moved
+    assert torch.allclose(anchor, expected, atol=1e-6) == (sync == 0)
