@@ -122,6 +122,39 @@ def test_the_sudoku_pin_is_the_object_id_in_d1s_tree():
         assert data.git_blob_id((SHARED / "sudoku_4x4_test.csv").read_bytes()) == "508c410ed6d26e2c686eb782b2846bc6d8e2b225"
 
 
+def test_spg_sudoku_is_spgs_split_loaded_as_d1_loads_its_own(tmp_path, monkeypatch):
+    """SPG's diffu_grpo_train.py (`sudoku_new`) runs d1's loader on its own training file: read_csv, shuffle(seed),
+    the last 500 held out; so on the same rows the order is the reference's. The file is SPG's, pinned by its git
+    object id in SPG's tree, and the task prompts and rewards as d1_sudoku."""
+    import dataclasses
+
+    write_files(tmp_path)
+    monkeypatch.setenv(data.DATA_DIR_VARIABLE, str(tmp_path))
+    spg = tmp_path / "sudoku_4x4_spg_train.csv"
+    with pytest.raises(UsageError, match=r"sudoku_4x4_spg_train.csv is missing.*download https://raw.githubusercontent"
+                                         r".com/facebookresearch/SPG/a1c7120\w+/dataset/train_sudoku_split_new.csv"):
+        data.load_d1_train("sudoku_spg")
+    (tmp_path / "sudoku_4x4_unique_puzzles.csv").rename(spg)
+    assert data.TRAIN_FILES["sudoku_spg"].git_blob == "e0a4d901fb286a88fc3cfbceb70bdf19cddc2970"
+    with pytest.raises(UsageError, match=r"is not that of SPG's dataset/train_sudoku_split_new.csv \(e0a4d901fb28\.\.\. "
+                                         r"at commit a1c7120\)"):
+        data.load_d1_train("sudoku_spg")
+    spec = dataclasses.replace(data.TRAIN_FILES["sudoku_spg"], git_blob=data.git_blob_id(spg.read_bytes()))
+    monkeypatch.setitem(data.TRAIN_FILES, "sudoku_spg", spec)
+    tasks._d1_sets.cache_clear()
+    try:
+        train, held = data.load_d1_train("sudoku_spg")
+        assert [d["puzzle"] for d in train] == REFERENCE["sudoku"]["order"] and len(held) == 500
+        task = tasks.get_task("spg_sudoku")
+        assert task.kinds == ("sudoku",) and task.rewards["sudoku"] == ("d1_sudoku",) and task.num_iterations == 8
+        first = task.docs(42, 0, 2)
+        assert [d["puzzle"] for d in first] == REFERENCE["sudoku"]["order"][:2] and first[0]["kind"] == "sudoku"
+        assert tasks.d1_message(first[0]) == REFERENCE["sudoku"]["first"][0]  # d1's Sudoku training prompt
+        assert [d["puzzle"] for d in task.heldout(42, 3)] == [d["puzzle"] for d in held[:3]]
+    finally:
+        tasks._d1_sets.cache_clear()
+
+
 def test_missing_file_names_it_and_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_DIR_VARIABLE, str(tmp_path))
     with pytest.raises(UsageError) as e:
@@ -148,7 +181,7 @@ def test_bad_files(tmp_path, monkeypatch):
     pin_small_sudoku(monkeypatch, tmp_path / "sudoku_4x4_unique_puzzles.csv")
     with pytest.raises(UsageError, match="has 1 usable rows; d1 holds out the last 500"):
         data.load_d1_train("sudoku")
-    with pytest.raises(UsageError, match="no training set 'mbpp'"):
+    with pytest.raises(UsageError, match="there is no training set 'mbpp'"):
         data.load_d1_train("mbpp")
 
 
