@@ -132,7 +132,8 @@ def d1_correctness(doc: dict, text: str) -> float:
 # ---- d1's MATH rewards ----
 def d1_correctness_math(doc: dict, text: str) -> float:
     """2.0 when d1's box reader on the text (the whole text where a box is unclosed) is Hendrycks-equivalent to
-    the box of the gold solution (`remove_boxed(last_boxed_only_string(.))`, d1's `is_equiv`)."""
+    the box of the gold solution (`remove_boxed(last_boxed_only_string(.))`, d1's `is_equiv`). A gold solution
+    whose last box is unclosed scores 0 (d1 raises there)."""
     answer, gold = d1_boxed_answer(text), d1_boxed_answer(doc["solution"])
     if answer is None:  # d1: remove_boxed(None) raises inside a try, and the response stays as it was
         answer = text
