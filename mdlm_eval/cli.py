@@ -246,7 +246,8 @@ def _make_train_command(method: str):
     def command(
         model: str = typer.Option(None, "--model", help="Base model: `toy`, a folder or a hub id (default: the config's)."),
         task: str = typer.Option(None, "--task", help="Training task: mdlm_toy_countdown, mdlm_toy_sudoku, mdlm_toy, or d1's "
-                                                   "training sets d1_countdown, d1_sudoku, d1_gsm8k, d1_math."),
+                                                   "training sets d1_countdown, d1_sudoku, d1_gsm8k, d1_math, or SPG's "
+                                                   "Sudoku split spg_sudoku."),
         steps: int = typer.Option(None, "--steps", help="Optimizer steps."),
         out: str = typer.Option(None, "--out", help="New (or empty) folder for config.yaml, log.tsv, checkpoints and adapter/."),
         config: str = typer.Option(None, "--config", help="YAML of hyperparameters (a path, or `toy`; default: `toy` for the toy model, else the paper's LLaDA settings); flags override it."),

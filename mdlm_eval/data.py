@@ -264,9 +264,9 @@ def _cache_dir() -> Path:
     return Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "mdlm-eval")
 
 
-def _download(url: str, path: Path, sha256: str | None) -> None:
-    """Fetch `url` into `path` atomically: a temporary file beside it, renamed only once the sha256 matches
-    (None: a file at a pinned commit whose sum is not on record here)."""
+def _download(url: str, path: Path, sha256: str | None, git_blob: str | None = None) -> None:
+    """Fetch `url` into `path` atomically: a temporary file beside it, renamed only once the sha256 (and the git
+    object id, where given) match (None: not on record here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -281,6 +281,9 @@ def _download(url: str, path: Path, sha256: str | None) -> None:
             raise _data_error(path, f"download from {url} failed (cut off after {received} of {announced} bytes)")
         if sha256 is not None and digest.hexdigest() != sha256:
             reason = f"download from {url} has sha256 {digest.hexdigest()[:12]}..., expected {sha256[:12]}..."
+            raise _data_error(path, reason)
+        if git_blob is not None and (blob := git_blob_id(Path(temporary).read_bytes())) != git_blob:
+            reason = f"download from {url} has git object id {blob[:12]}..., expected {git_blob[:12]}..."
             raise _data_error(path, reason)
         os.replace(temporary, path)
     except UsageError:
@@ -301,37 +304,60 @@ def _data_error(path: Path, reason: str) -> UsageError:
 # ---- d1's training sets (dllm-reasoning/d1 diffu-grpo/data_utils.py and diffu_grpo_train.py) ----
 @dataclass(frozen=True)
 class TrainFile:
-    """A training set: its file in MDLM_EVAL_DATA_DIR, and where d1 loads it (a hub split or a d1 file)."""
+    """A training set: its file in MDLM_EVAL_DATA_DIR, and where d1 loads it (a hub split or a d1 file).
+
+    `git_blob` pins a repository file's bytes: its object id in the repository's tree at the pinned commit
+    (`git ls-tree`), i.e. sha1(b"blob <size>\\0" + bytes), checked on every read and download. (Their sha256 is
+    not on record: the files, over 4 MiB, were not at hand; the object id names the same bytes.) The hub sets have
+    no pin: their file is what `datasets` writes (`to_json`), whose bytes depend on the library's version."""
 
     name: str
     hub: tuple[str, str | None, str] | None = None  # (dataset, config, split) for `datasets.load_dataset`
-    d1_path: str | None = None  # a file of d1's repository at D1_COMMIT
+    d1_path: str | None = None  # a file of the repository (d1's, or `repo`'s) at its pinned commit
+    git_blob: str | None = None
+    repo: str = "d1"  # d1 | SPG: whose repository holds `d1_path`
+
+
+def git_blob_id(data: bytes) -> str:
+    """Git's object id of a file's bytes (`git hash-object`): sha1(b"blob <size>\\0" + data)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 TRAIN_FILES = {
     "countdown": TrainFile("countdown_3to4_train.jsonl", hub=("Jiayi-Pan/Countdown-Tasks-3to4", None, "train")),
-    "sudoku": TrainFile("sudoku_4x4_unique_puzzles.csv", d1_path="dataset/4x4_sudoku_unique_puzzles.csv"),
+    # the same object in SPG's and EOSER-ASS-RL's copies of dataset/
+    "sudoku": TrainFile("sudoku_4x4_unique_puzzles.csv", d1_path="dataset/4x4_sudoku_unique_puzzles.csv",
+                        git_blob="8528d3289938732ccf10fb04c936c5b6840c3ff3"),
+    # SPG's solution-disjoint training split (facebookresearch/SPG dataset/generate_new_sudoku_splitting.py): no
+    # solution of its puzzles is the solution of a puzzle of SPG's test split (`mdlm_sudoku_spg`)
+    "sudoku_spg": TrainFile("sudoku_4x4_spg_train.csv", d1_path="dataset/train_sudoku_split_new.csv",
+                            git_blob="e0a4d901fb286a88fc3cfbceb70bdf19cddc2970", repo="SPG"),
     "gsm8k": TrainFile("gsm8k_train.jsonl", hub=("openai/gsm8k", "main", "train")),
     "math": TrainFile("math_train.jsonl", hub=("ankner/math-500", None, "train")),
 }
-_TRAIN_COLUMNS = {"countdown": ("nums", "target"), "sudoku": ("Puzzle", "Solution"), "gsm8k": ("question", "answer"),
+_REPOS = {"d1": (D1_URL, D1_COMMIT), "SPG": (SPG_URL, SPG_COMMIT)}
+_TRAIN_COLUMNS = {"countdown": ("nums", "target"), "sudoku": ("Puzzle", "Solution"),
+                  "sudoku_spg": ("Puzzle", "Solution"), "gsm8k": ("question", "answer"),
                   "math": ("problem", "solution")}
 D1_TRAIN_HELDOUT = 500  # d1 keeps the last 500 shuffled Countdown and Sudoku rows out of training
 
 
 def load_d1_train(task: str, seed: int = 42) -> tuple[list[dict], list[dict]]:
-    """d1's training prompts for `task` (countdown | sudoku | gsm8k | math) as docs, and the rows d1 holds out.
+    """d1's training prompts for `task` (countdown | sudoku | sudoku_spg | gsm8k | math) as docs, and the rows d1
+    holds out.
 
     As d1 loads them: Countdown is Countdown-Tasks-3to4's train split with 3 numbers only; Sudoku d1's
-    4x4_sudoku_unique_puzzles.csv; GSM8K openai/gsm8k (main) train; MATH ankner/math-500 train. The set is
+    4x4_sudoku_unique_puzzles.csv; GSM8K openai/gsm8k (main) train; MATH ankner/math-500 train; and, as SPG's
+    diffu_grpo_train.py loads it (d1's loader on another file), sudoku_spg is SPG's train_sudoku_split_new.csv,
+    whose solutions are disjoint from those of SPG's test split. The set is
     shuffled by `datasets.Dataset.shuffle(seed=seed)` (d1: the run's seed, 42 by default); for Countdown and
-    Sudoku the last 500 rows are left out of training (`dataset.select(range(0, len(dataset) - 500))`) and are
+    both Sudoku sets the last 500 rows are left out of training (`dataset.select(range(0, len(dataset) - 500))`) and are
     returned as the held-out docs; GSM8K and MATH train on every row and hold nothing out.
-    Docs: {"kind", ...} with countdown: numbers, target; sudoku: puzzle, solution; gsm8k: question, answer
+    Docs: {"kind", ...} with countdown: numbers, target; sudoku (both sets): puzzle, solution; gsm8k: question, answer
     (float, as the GSM8K task reads `####`), solution; math: problem, answer (the solution's last box), solution.
     """
     if task not in TRAIN_FILES:
-        raise UsageError(f"d1 has no training set '{task}'; choose one of {', '.join(TRAIN_FILES)}")
+        raise UsageError(f"there is no training set '{task}'; choose one of {', '.join(TRAIN_FILES)}")
     rows = _train_rows(task)
     spec = TRAIN_FILES[task]
     if missing := [c for c in _TRAIN_COLUMNS[task] if c not in rows[0]]:
@@ -341,7 +367,7 @@ def load_d1_train(task: str, seed: int = 42) -> tuple[list[dict], list[dict]]:
         rows = [r for r in rows if len(r["nums"]) == 3]  # d1: data.filter(lambda x: len(x["nums"]) == 3)
     order = list(datasets.Dataset.from_dict({"i": list(range(len(rows)))}).shuffle(seed=seed)["i"])
     docs = [_train_doc(task, rows[i]) for i in order]
-    if task in ("countdown", "sudoku"):
+    if task in ("countdown", "sudoku", "sudoku_spg"):  # SPG's diffu_grpo_train.py holds out its last 500 too
         if len(docs) <= D1_TRAIN_HELDOUT:
             raise UsageError(f"{TRAIN_FILES[task].name} has {len(docs)} usable rows; d1 holds out the last "
                              f"{D1_TRAIN_HELDOUT}, so it needs more")
@@ -352,8 +378,8 @@ def load_d1_train(task: str, seed: int = 42) -> tuple[list[dict], list[dict]]:
 def _train_doc(task: str, row: dict) -> dict:
     if task == "countdown":
         return {"kind": task, "numbers": [int(n) for n in row["nums"]], "target": int(row["target"])}
-    if task == "sudoku":
-        return {"kind": task, "puzzle": row["Puzzle"], "solution": row["Solution"]}
+    if task in ("sudoku", "sudoku_spg"):
+        return {"kind": "sudoku", "puzzle": row["Puzzle"], "solution": row["Solution"]}
     if task == "gsm8k":
         return {"kind": task, **_gsm8k_doc(row)}
     from mdlm_eval.scoring.boxes import last_boxed_content
@@ -369,8 +395,17 @@ def _train_rows(task: str) -> list[dict]:
     if data_dir := os.environ.get(DATA_DIR_VARIABLE):
         path = Path(data_dir) / spec.name
         if not path.is_file():
-            how = _how_to_get(spec.name, spec.d1_path, D1_URL, spec.hub, spec.hub[2] if spec.hub else "train")
+            how = _how_to_get(spec.name, spec.d1_path, _REPOS[spec.repo][0], spec.hub,
+                              spec.hub[2] if spec.hub else "train")
             raise _missing_error(path, how)
+        if spec.git_blob is not None:
+            try:
+                blob = git_blob_id(path.read_bytes())
+            except OSError as e:
+                raise _data_error(path, f"cannot read it ({e.strerror or e})") from e
+            if blob != spec.git_blob:
+                raise _data_error(path, f"git object id {blob[:12]}... is not that of {spec.repo}'s {spec.d1_path} "
+                                        f"({spec.git_blob[:12]}... at commit {_REPOS[spec.repo][1][:7]})")
         return _parse_rows(path)
     if spec.hub is not None:
         name, config, split = spec.hub
@@ -381,8 +416,9 @@ def _train_rows(task: str) -> list[dict]:
             raise UsageError(f"cannot load {name} ({split}) from the Hugging Face hub ({reason}); "
                              f"set {DATA_DIR_VARIABLE} to a folder with {spec.name}") from e
     path = _cache_dir() / spec.name
-    if not path.is_file():
-        _download(f"{(os.environ.get(URL_VARIABLE) or D1_URL).rstrip('/')}/{spec.d1_path}", path, None)
+    if not (path.is_file() and (spec.git_blob is None or git_blob_id(path.read_bytes()) == spec.git_blob)):
+        _download(f"{(os.environ.get(URL_VARIABLE) or _REPOS[spec.repo][0]).rstrip('/')}/{spec.d1_path}", path, None,
+                  git_blob=spec.git_blob)
     return _parse_rows(path)
 
 

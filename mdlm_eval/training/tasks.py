@@ -1,6 +1,7 @@
 """Training tasks: seeded prompt streams from the toy's generators (never d1's test items, which the
 generators exclude), with the toy's prompts and each task's default rewards; and d1's training sets
-(`d1_countdown`, `d1_sudoku`, `d1_gsm8k`, `d1_math`: `mdlm_eval.data.load_d1_train`) with d1's training prompts.
+(`d1_countdown`, `d1_sudoku`, `d1_gsm8k`, `d1_math`: `mdlm_eval.data.load_d1_train`) with d1's training prompts,
+and SPG's solution-disjoint Sudoku training split (`spg_sudoku`) with d1's Sudoku prompt.
 
 Held-out prompts: a problem whose fingerprint (`data.countdown_fingerprint` / `sudoku_fingerprint`, sha256) is
 0 modulo `HELDOUT_ONE_IN` belongs to the held-out set; training streams skip those problems and the held-out
@@ -113,10 +114,13 @@ def d1_message(d: dict) -> str:
 
 
 def _d1_answer(d: dict) -> str:
+    """A completion in d1's format (its strict-format regex), with the gold answer where the doc has one
+    (GSM8K: the text after `####`, which d1's correctness reward compares with)."""
     kind = d["kind"]
     body = {"countdown": lambda: "+".join(map(str, d["numbers"])), "sudoku": lambda: d["solution"],
-            "gsm8k": lambda: f"\\boxed{{{d['answer']}}}", "math": lambda: f"\\boxed{{{d['answer']}}}"}[kind]()
-    return f"<reasoning>\n</reasoning>\n<answer>\n{body}\n</answer>"
+            "gsm8k": lambda: d["solution"].split("####")[1].strip() if "####" in d["solution"] else str(d["answer"]),
+            "math": lambda: f"\\boxed{{{d['answer']}}}"}[kind]()
+    return f"<reasoning>\nWorking.\n</reasoning>\n<answer>\n{body}\n</answer>\n"
 
 
 @lru_cache(maxsize=4)
@@ -132,7 +136,7 @@ def _d1_heldout(kind: str, seed: int) -> list[dict]:
     (GSM8K test, MATH-500), which training never sees."""
     from mdlm_eval import data as task_data
 
-    if kind in ("countdown", "sudoku"):
+    if kind in ("countdown", "sudoku", "sudoku_spg"):
         return _d1_sets(kind, seed)[1]
     return [{"kind": kind, **row} for row in (task_data.load_gsm8k() if kind == "gsm8k" else task_data.load_math500())]
 
@@ -148,11 +152,15 @@ def _d1_docs(kind: str) -> Callable[[int, int, int], list[dict]]:
     return docs
 
 
-D1_REWARDS = {"countdown": ("d1_countdown",), "sudoku": ("d1_sudoku",), "gsm8k": ("acc",), "math": ("acc",)}
+D1_REWARDS = {"countdown": ("d1_countdown",), "sudoku": ("d1_sudoku",),
+              "gsm8k": ("d1_xmlcount", "d1_soft_format", "d1_strict_format", "d1_int", "d1_correctness"),
+              "math": ("d1_correctness_math", "d1_boxed_and_answer_tags")}
+"""d1's reward lists per training set (diffu_grpo_train.py), summed with weight 1 as TRL sums them."""
 
 
-def _d1_task(kind: str, num_iterations: int) -> TrainTask:
-    return TrainTask(f"d1_{kind}", (kind,), _d1_docs(kind), d1_message, _d1_answer, D1_REWARDS, num_iterations)
+def _d1_task(kind: str, num_iterations: int, name: str | None = None, doc_kind: str | None = None) -> TrainTask:
+    return TrainTask(name or f"d1_{kind}", (doc_kind or kind,), _d1_docs(kind), d1_message, _d1_answer, D1_REWARDS,
+                     num_iterations)
 
 
 TASKS: dict[str, TrainTask] = {
@@ -162,6 +170,9 @@ TASKS: dict[str, TrainTask] = {
     "mdlm_toy": TrainTask("mdlm_toy", ("countdown", "sudoku"), _mixed_docs, _message, _answer, DEFAULT_REWARDS, 8),
     "d1_countdown": _d1_task("countdown", 8),
     "d1_sudoku": _d1_task("sudoku", 8),
+    # SPG's solution-disjoint Sudoku training split, for scores on its test split (`mdlm_sudoku_spg`): d1's
+    # prompt and reward, only the puzzles differ (SPG's own runs add 3 worked examples to the prompt)
+    "spg_sudoku": _d1_task("sudoku_spg", 8, "spg_sudoku", "sudoku"),
     "d1_gsm8k": _d1_task("gsm8k", 12),
     "d1_math": _d1_task("math", 12),
 }

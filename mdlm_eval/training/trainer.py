@@ -36,7 +36,7 @@ from mdlm_eval.training.cj_grpo import cj_grpo_loss, committed_logps
 from mdlm_eval.training.config import LLADA_TARGETS, TOY_TARGETS, GRPOConfig
 from mdlm_eval.training.diffu_grpo import diffu_grpo_loss, iteration_logps
 from mdlm_eval.training.objectives import group_advantages
-from mdlm_eval.training.rewards import REWARDS, as_number, resolve_reward
+from mdlm_eval.training.rewards import PLAIN_TEXT, REWARDS, as_number, resolve_reward
 from mdlm_eval.training.rollout import Rollout, sample
 from mdlm_eval.training.tasks import get_task
 
@@ -241,8 +241,10 @@ class GRPOTrainer:
         device = self.acc.device
         seeds = [(cfg.seed * 1_000_003 + index) * 1024 + row for row in range(len(docs))]
         prompt_ids, prompt_mask, completion, commit_step, num_steps, texts = self.generate(docs, seeds)
-        rewards = torch.tensor([sum(as_number(fn(d, t), name) for name, fn in self.rewards[d["kind"]])
-                                for d, t in zip(docs, texts)], dtype=torch.float32, device=device)
+        plain = self.lm.tokenizer.batch_decode(completion.cpu(), skip_special_tokens=True)  # d1's reward text
+        rewards = torch.tensor([sum(as_number(fn(d, p if fn in PLAIN_TEXT else t), name)
+                                    for name, fn in self.rewards[d["kind"]])
+                                for d, t, p in zip(docs, texts, plain)], dtype=torch.float32, device=device)
         r = Rollout(prompt_ids, prompt_mask, completion, commit_step, num_steps, rewards,
                     group_advantages(rewards, G, cfg.scale_rewards), texts)
         if cfg.method == "cj-grpo":
