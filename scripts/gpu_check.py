@@ -1,4 +1,4 @@
-"""GPU check of the native LLaDA and Dream models and the block caches (`make gpu-check`; not part of `make test`).
+"""GPU check of the native models (LLaDA, Dream, LLaDA2, SDAR, Fast-dLLM v2) and the block caches (`make gpu-check`; not part of `make test`).
 
 On a CUDA machine with LLaDA-8B-Instruct or Dream-v0-Instruct-7B (`--model`, hub id or local folder):
 1. logits: the native model and the checkpoint's own code (`native=false`), both in bfloat16, on a few
@@ -13,6 +13,10 @@ On a CUDA machine with LLaDA-8B-Instruct or Dream-v0-Instruct-7B (`--model`, hub
    5-shot GSM8K prompts as in Fast-dLLM's Table 1 (lm-eval's `Question: ... Answer: ...` format; the first
    five GSM8K test items are the shots, the next ones the questions; the data come from mdlm_eval.data, so
    MDLM_EVAL_DATA_DIR works offline).
+
+A block-diffusion checkpoint (LLaDA2.x, SDAR/TraDo, Fast-dLLM v2) takes step 1 through the `native=false`
+wrapper, then its family's preset (`family_preset`) decodes the prompts batched and alone (`check_decode`), and
+step 2 is the `make bench` block-diffusion row (exact block cache against the uncached loop) with the real weights.
 
     python scripts/gpu_check.py [--model GSAI-ML/LLaDA-8B-Instruct | Dream-org/Dream-v0-Instruct-7B]
                                 [--skip-speed | --skip-logits]
@@ -145,21 +149,64 @@ def check_logits(model_id: str, n_prompts: int, gen_length: int, device: str = "
     return ok
 
 
-def time_table(model_id: str, gen_lengths=(256, 512), batches=(1, 8)) -> None:
+def left_padded(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Token rows as one left-padded batch: (ids, attention mask; None for one row)."""
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = torch.tensor(r), 1
+    return ids.to(device), mask.to(device) if len(rows) > 1 else None
+
+
+def family_preset(lm) -> str:
+    """The decoder a block-diffusion checkpoint is published with: LLaDA2.1's quality mode on a model that edits,
+    SDAR's loop on SDAR/TraDo, LLaDA2's `generate` otherwise (LLaDA2.0, Fast-dLLM v2)."""
+    if getattr(lm.model, "token_editing", False):
+        return "llada21_quality"
+    return "sdar" if lm.family.name == "sdar" else "llada2"
+
+
+def check_decode(model_id: str, n_prompts: int, gen_length: int, device: str = "cuda") -> list[str]:
+    """A block-diffusion checkpoint under its family's preset, in bfloat16: chat prompts decoded as one left-padded
+    batch and each alone (the rows that match, NFE per row), and the first answer."""
+    from mdlm_eval import decode
+    from mdlm_eval.models import load_model
+
+    lm = load_model(model_id, dtype="bfloat16", device=device)
+    preset, rows = family_preset(lm), chat_prompts(lm.tokenizer, n_prompts)
+    settings = dict(gen_length=gen_length, mask_id=lm.ids.mask_id, eos_token_ids=lm.ids.stop_ids())
+    ids, mask = left_padded(rows, lm.ids.eos_id, lm.device)
+    batch = decode(lm.model, ids, preset, attention_mask=mask, **settings)
+    same = 0
+    for i, row in enumerate(rows):
+        alone = decode(lm.model, left_padded([row], lm.ids.eos_id, lm.device)[0], preset, **settings)
+        same += torch.equal(batch.sequences[i, ids.shape[1]:], alone.sequences[0, len(row):]) \
+            and batch.nfe_per_row[i] == alone.nfe
+    answer = lm.tokenizer.decode(batch.sequences[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    return [f"{lm.architecture}: {preset} at L={gen_length}, bfloat16: {same} of {len(rows)} rows of a left-padded "
+            f"batch decode as alone (tokens and NFE); NFE per row {batch.nfe_per_row}",
+            f"  first answer: {answer[:200]!r}"]
+
+
+def time_table(model_id: str, gen_lengths=(256, 512), batches=(1, 8), device: str = "cuda") -> None:
+    from mdlm_eval.block_bench import block_diffusion_lines
     from mdlm_eval.models import load_model
     from mdlm_eval.throughput import format_table, ratio_lines, throughput_table
 
-    lm = load_model(model_id, dtype="bfloat16", device="cuda")
+    lm = load_model(model_id, dtype="bfloat16", device=device)
     prompts = fewshot_prompts(lm.tokenizer, max(batches))
+    if getattr(lm.model, "block_causal", False):  # the exact block cache against the uncached loop, per L
+        ids = left_padded(prompts[:1], lm.ids.eos_id, lm.device)[0]
+        for gen_length in gen_lengths:
+            print("\n".join(block_diffusion_lines(gen_length, model=lm.model, ids=ids, decoder=family_preset(lm),
+                                                  mask_id=lm.ids.mask_id, eos_id=lm.ids.eos_id,
+                                                  label=f"{model_id} ({lm.architecture}), {family_preset(lm)}, "
+                                                        f"a 5-shot GSM8K prompt of {ids.shape[1]} tokens")))
+        return
 
     def make_prompts(batch: int):
-        rows = prompts[:batch]
-        width = max(map(len, rows))
-        ids = torch.full((batch, width), lm.ids.eos_id, dtype=torch.long)
-        mask = torch.zeros((batch, width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, width - len(r):], mask[i, width - len(r):] = torch.tensor(r), 1
-        return ids.to(lm.device), mask.to(lm.device) if batch > 1 else None
+        return left_padded(prompts[:batch], lm.ids.eos_id, lm.device)
 
     rows = throughput_table(lm.model, make_prompts, gen_lengths, batches, mask_id=lm.ids.mask_id,
                             eos_ids=tuple(lm.ids.stop_ids()))
@@ -334,6 +381,13 @@ def train_step_report(config, device, gen_length: int = 256, steps: int = 8, bat
     return lines, planned, peak
 
 
+def is_block_causal(model_id: str) -> bool:
+    """A block-diffusion checkpoint (LLaDA2.x, SDAR/TraDo, Fast-dLLM v2), from its config.json."""
+    from mdlm_eval.models.loading import native_kind, resolve_pretrained
+
+    return native_kind(*resolve_pretrained(model_id)) in ("llada2_moe", "llada21_moe", "sdar", "fast_dllm_qwen")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="GSAI-ML/LLaDA-8B-Instruct")
@@ -369,6 +423,8 @@ def main(argv=None) -> int:
         return 0
     args.batches = args.batches or [1, 8]
     ok = args.skip_logits or check_logits(args.model, args.prompts, args.gen_length)
+    if is_block_causal(args.model):
+        print("\n".join(check_decode(args.model, args.prompts, args.gen_length)), flush=True)
     if not args.skip_speed:
         time_table(args.model, args.gen_lengths, args.batches)
     return 0 if ok else 1

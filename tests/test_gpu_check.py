@@ -1,5 +1,6 @@
 """The CPU-checkable parts of scripts/gpu_check.py, on the tiny LLaDA fixture and the toy's tokenizer."""
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -150,3 +151,45 @@ def test_the_training_memory_line_on_a_tiny_config():
     assert peak is None and planned["weights"] == weights and planned["lora"] == 16 * lora
     assert planned["activations"] > 0 and planned["total"] == weights + 16 * lora + planned["activations"]
     assert re.fullmatch(r"  dry-run arithmetic \d+\.\d\d GiB = weights .* activations of one step's forward .*", lines[2])
+
+
+def llada2_folder_with_stand_in_code(tmp_path):
+    """A tiny LLaDA2 folder whose `modeling_llada2_moe.py` (the code `native=false` runs) is a stand-in: the native
+    class under LLaDA2's names, which takes the additive block mask LLaDA2's own code takes."""
+    from tests.models.block_causal_checkpoints import make_llada2_folder
+
+    folder = make_llada2_folder(tmp_path / "llada2")
+    (folder / "configuration_llada2_moe.py").write_text(
+        "from mdlm_eval.models.llada2 import Llada2MoeConfig\n\n\nclass LLaDA2MoeConfig(Llada2MoeConfig):\n"
+        "    def __init__(self, **kwargs):\n        super().__init__(**kwargs)\n")
+    (folder / "modeling_llada2_moe.py").write_text(
+        "from mdlm_eval.models.llada2 import Llada2MoeModelLM\n\nfrom .configuration_llada2_moe import LLaDA2MoeConfig"
+        "\n\n\nclass LLaDA2MoeModelLM(Llada2MoeModelLM):\n    config_class = LLaDA2MoeConfig\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "configuration_llada2_moe.LLaDA2MoeConfig",
+                          "AutoModelForCausalLM": "modeling_llada2_moe.LLaDA2MoeModelLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_block_diffusion_folder_runs_the_logit_and_decode_checks(tmp_path, capsys):
+    """Step 1 on CPU for a block-diffusion family: the native LLaDA2 model against the checkpoint's code through
+    the `native=false` wrapper (its additive block mask), then the family's preset batched and alone."""
+    folder = llada2_folder_with_stand_in_code(tmp_path)
+    assert gpu_check.is_block_causal(str(folder))
+    assert gpu_check.check_logits(str(folder), 2, 8, device="cpu") is True
+    assert capsys.readouterr().out.startswith("PASS native vs own code (bfloat16)")
+    lines = gpu_check.check_decode(str(folder), 3, 8, device="cpu")
+    assert lines[0].startswith("LLaDA2, block-causal 4: llada2 at L=8, bfloat16: 3 of 3 rows of a left-padded batch "
+                               "decode as alone")
+
+
+def test_the_block_diffusion_row_on_a_given_model():
+    from mdlm_eval.block_bench import block_diffusion_lines
+    from tests.decoding.test_block_diffusion import native
+
+    model = native("llada2_tiny")
+    ids = torch.randint(3, 60, (1, 6), generator=torch.Generator().manual_seed(0))
+    lines = block_diffusion_lines(8, model=model, ids=ids, mask_id=63, eos_id=60, label="tiny LLaDA2")
+    assert lines[0] == "block diffusion: tiny LLaDA2, L=8, batch 1; identical tokens"
+    assert "a cached pass costs" in lines[-1]

@@ -215,5 +215,5 @@ def test_toy_sweep_end_to_end_then_leaderboard(tmp_path: Path) -> None:
     assert sweep.run_sweep(cells).skipped == cells
     build_leaderboard(tmp_path / "results", tmp_path / "board", reference_dir=None)
     board = (tmp_path / "board" / "leaderboard.csv").read_text().splitlines()
-    assert len(board) == 2 and board[1].startswith("toy,,eoser_ass,5,32,,") and "mdlm_toy_sudoku/acc" in board[0]
+    assert len(board) == 2 and board[1].startswith("toy,mdlm_toy,,eoser_ass,5,32,,") and "mdlm_toy_sudoku/acc" in board[0]
     assert (tmp_path / "board" / "leaderboard_plots" / "order_toy_eoser_ass_steps_5_L_32.png").is_file()

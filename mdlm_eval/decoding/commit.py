@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from mdlm_eval.decoding.forward import Forward, ShadowForward, make_forward
-from mdlm_eval.decoding.schedule import Step, ascending_plan, block_caps, one_block, uniform_plan
+from mdlm_eval.decoding.schedule import Step, block_caps, count_plan, one_block
 from mdlm_eval.decoding.spec import DecoderSpec
 from mdlm_eval.errors import UsageError
 
@@ -122,11 +122,7 @@ class CountRule(CommitRule):
     """The k best per step, k from a precomputed plan: LLaDA's uniform counts per block or ASS's 1, 2, 4, ..."""
 
     def layout(self) -> list[Block]:
-        spec, L = self.spec, self.gen_length
-        if spec.schedule == "ascending":
-            self.plan = ascending_plan(L, self.cap, spec.block_num)
-        else:
-            self.plan = uniform_plan(L, self.cap, spec.block_length or L)
+        self.plan = count_plan(self.spec, self.gen_length, self.cap)
         self.block_steps: list[list[Step]] = []
         blocks, start = [], 0
         for step in self.plan:  # consecutive steps with the same right edge form a block
@@ -139,6 +135,8 @@ class CountRule(CommitRule):
         return blocks
 
     def eos_clock(self, block, step, row_steps):
+        if self.spec.schedule == "ascending" and self.spec.block_length is not None:
+            return self.block_steps[block][step].local, len(self.block_steps[block])  # each block its own ASS
         return self.block_steps[block][step].local, len(self.plan)
 
     def select(self, step):

@@ -23,7 +23,7 @@ from mdlm_eval.decoding.cache import make_block_forward
 from mdlm_eval.decoding.noise import RowNoise
 from mdlm_eval.decoding.ranking import RANKINGS
 from mdlm_eval.decoding.sampling import make_sampler
-from mdlm_eval.decoding.schedule import Step, ascending_plan, uniform_plan
+from mdlm_eval.decoding.schedule import Step, count_plan
 from mdlm_eval.decoding.spec import DecoderSpec, load_spec
 from mdlm_eval.errors import UsageError
 
@@ -60,10 +60,7 @@ def make_plan(spec: DecoderSpec, gen_length: int) -> list[Step]:
         raise UsageError(f"commit {spec.commit} has no precomputed plan (see planned_nfe)")
     if gen_length < 1:
         raise UsageError(f"gen_length must be >= 1, got {gen_length}")
-    steps = spec.resolve_steps(gen_length)
-    if spec.schedule == "ascending":
-        return ascending_plan(gen_length, steps, spec.block_num)
-    return uniform_plan(gen_length, steps, spec.block_length or gen_length)
+    return count_plan(spec, gen_length, spec.resolve_steps(gen_length))
 
 
 def planned_nfe(spec: DecoderSpec, gen_length: int) -> int | None:
@@ -279,12 +276,8 @@ def decode(
 
 
 def block_causal_spec(spec: DecoderSpec, model) -> DecoderSpec:
-    """The decoder on a block-causal model: blocks of the model's trained length unless the decoder names one;
-    a schedule whose blocks would not be the model's is refused in one line."""
-    if spec.schedule == "ascending":
-        raise UsageError(f"decoder {spec.name}: the ascending schedule lays out its own blocks (block_num); on a "
-                         f"block-causal model use a uniform schedule (blocks of the model's "
-                         f"{model.trained_block_length})")
+    """The decoder on a block-causal model: blocks of the model's trained length unless the decoder names one (an
+    ascending schedule then runs inside each block)."""
     if spec.block_length is None:
         spec = spec.with_overrides(block_length=model.trained_block_length)
     return spec

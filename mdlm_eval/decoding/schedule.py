@@ -84,6 +84,35 @@ def ascending_plan(gen_length: int, steps: int, block_num: int = 1) -> list[Step
     return [Step(index=s, local=s, end=ends[s], k=counts[s]) for s in range(S)]
 
 
+def ascending_block_plan(gen_length: int, steps: int, block_length: int) -> list[Step]:
+    """Ascending step sizes inside each block of `block_length`, left to right (blocks of a block-causal model, or
+    semi-autoregressive ASS): every block is decoded as `ascending_plan(block_length, floor(log2 B))`, so it takes
+    floor(log2 B) steps (B = 32: 1, 2, 4, 8, 17). `local` is the step inside the block, the clock of its EOS
+    schedule, as if each block were its own ASS decode."""
+    if block_length < 2 or gen_length % block_length:
+        raise UsageError(f"ascending step sizes in blocks need a block_length >= 2 that divides gen_length "
+                         f"{gen_length}, got {block_length}")
+    per_block, num = log_steps(block_length), gen_length // block_length
+    if steps != per_block * num:
+        raise UsageError(f"ascending step sizes in {num} blocks of {block_length} take floor(log2 {block_length}) = "
+                         f"{per_block} steps per block, {per_block * num} in all, got {steps} (use steps=log)")
+    plan: list[Step] = []
+    for b in range(num):
+        for step in ascending_plan(block_length, per_block):
+            plan.append(Step(index=len(plan), local=step.local, end=b * block_length + step.end, k=step.k))
+    return plan
+
+
+def count_plan(spec, gen_length: int, steps: int) -> list[Step]:
+    """The count rule's plan: ascending step sizes over the canvas (`block_num` right-anchored blocks) or inside
+    each block of `block_length`; else LLaDA's uniform counts in blocks of `block_length` (one block when None)."""
+    if spec.schedule == "ascending" and spec.block_length is not None:
+        return ascending_block_plan(gen_length, steps, spec.block_length)
+    if spec.schedule == "ascending":
+        return ascending_plan(gen_length, steps, spec.block_num)
+    return uniform_plan(gen_length, steps, spec.block_length or gen_length)
+
+
 def block_caps(gen_length: int, block_length: int | None, cap: int | None) -> list[tuple[int, int, int | None]]:
     """(start, end, cap) of blocks of `block_length` (one block when None), a cap spread over them as LLaDA
     spreads steps (None: uncapped): the layout of the rules other than `count`."""
@@ -116,10 +145,8 @@ def check_layout(spec, gen_length: int) -> None:
     if gen_length < 1:
         raise UsageError(f"gen_length must be >= 1, got {gen_length}")
     cap = spec.resolve_steps(gen_length)
-    if spec.commit == "count" and spec.schedule == "ascending":
-        ascending_plan(gen_length, cap, spec.block_num)
-    elif spec.commit == "count":
-        uniform_plan(gen_length, cap, spec.block_length or gen_length)
+    if spec.commit == "count":
+        count_plan(spec, gen_length, cap)
     elif spec.commit in ONE_BLOCK_COMMITS:
         one_block(spec.commit, spec.block_length, gen_length)
     else:

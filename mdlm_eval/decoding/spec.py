@@ -40,10 +40,12 @@ class DecoderSpec:
                     LLaDA2 `generate`: confidence > threshold if at least k such, else the top k; k as count's) |
                     edit (LLaDA2.1 token editing: dynamic with k = 1, and committed tokens re-written)
     schedule        count: uniform (LLaDA blocks, equal counts per step) | ascending (ASS: 1, 2, 4, ... tokens)
-    steps           forward passes for the whole canvas: an int, or log (floor(log2 L)), half (L/2), full (L);
+    steps           forward passes for the whole canvas: an int, or log (floor(log2 L); an ascending schedule in
+                    blocks of B: floor(log2 B) per block), half (L/2), full (L);
                     for adaptive rules an optional cap (None: no cap), spread over the blocks
-    block_length    uniform: tokens per semi-autoregressive block; None = one block (full diffusion)
-    block_num       ascending: number of right-anchored blocks
+    block_length    tokens per semi-autoregressive block, None = one block (full diffusion); ascending: None =
+                    ASS over the whole canvas, B = ASS inside each block of B (a block-causal model's blocks)
+    block_num       ascending over the whole canvas: number of right-anchored blocks
     remasking       ranking of masked positions: low_confidence | random | margin | entropy
     eos_policy      none | logits_eos_inf | confidence_eos_eot_inf | eoser
     gamma_schedule  eoser: linear (eoser_generate) | power (eoser_ass_generate)
@@ -156,6 +158,9 @@ class DecoderSpec:
             raise UsageError(f"top_p must be in (0, 1] (or none), got {self.top_p}")
         if self.top_k is not None and self.top_k < 1:
             raise UsageError(f"top_k must be >= 1 (or none), got {self.top_k}")
+        if self.schedule == "ascending" and self.block_length is not None and self.block_num != 1:
+            raise UsageError(f"block_num {self.block_num} lays ascending steps over the whole canvas; with "
+                             f"block_length {self.block_length} they run inside each block (drop one of them)")
         if self.commit != "count" and self.schedule != "uniform":
             raise UsageError(f"schedule {self.schedule} belongs to the count rule, not to commit {self.commit}")
         if self.cache != "none" and self.cfg_scale > 0:
@@ -179,7 +184,10 @@ class DecoderSpec:
         """The number of forward passes for a canvas of `gen_length` tokens (adaptive rules: the cap or None)."""
         if self.steps is None:
             return None
-        words = {"log": gen_length.bit_length() - 1, "half": gen_length // 2, "full": gen_length}
+        log = gen_length.bit_length() - 1
+        if self.schedule == "ascending" and self.block_length and gen_length % self.block_length == 0:
+            log = gen_length // self.block_length * (self.block_length.bit_length() - 1)  # floor(log2 B) per block
+        words = {"log": log, "half": gen_length // 2, "full": gen_length}
         steps = words.get(self.steps, self.steps) if isinstance(self.steps, str) else self.steps
         if self.adaptive:
             if steps < 1:

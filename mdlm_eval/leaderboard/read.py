@@ -265,8 +265,9 @@ def parse_model_args(model_args: Any) -> dict[str, str]:
 
 
 def block_of(spec: dict, gen_length: Any) -> Any:
-    """The block length a decode used (for joining published rows): None for ascending step sizes, L for one block."""
-    if spec.get("schedule") == "ascending":
+    """The block length a decode used (for joining published rows): None for ascending step sizes over the whole
+    canvas, L for one block."""
+    if spec.get("schedule") == "ascending" and not spec.get("block_length"):
         return None
     return spec.get("block_length") or gen_length
 

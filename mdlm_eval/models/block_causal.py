@@ -48,11 +48,13 @@ def window_inputs(attention_mask, position_ids, window_start: int, width: int, k
     of the block), cut to the window's W rows, plus i == j, so that a padded query whose row has no real key yet
     keeps a non-empty softmax (its output is never read; real queries attend themselves anyway).
 
-    A 4-D boolean `attention_mask` (True = attend; what LLaDA2's and SDAR's `generate` build) is used as given, with
-    positions s..s+W-1; `position_ids` (the window's, or the whole sequence's) replace the positions."""
+    A 4-D `attention_mask` is used as given, with positions s..s+W-1: boolean (True = attend; SDAR's `generate`)
+    or additive (0 = attend, -inf = not; LLaDA2's `generate`, the log of its 0/1 block mask); `position_ids` (the
+    window's, or the whole sequence's) replace the positions."""
     if attention_mask is not None and attention_mask.dim() == 4:
         rows = attention_mask if attention_mask.shape[-2] == width else attention_mask[..., window_start:, :]
-        mask = rows[..., :width, :keys].bool()
+        rows = rows[..., :width, :keys]
+        mask = rows == 0 if rows.is_floating_point() else rows.bool()
         positions = torch.arange(window_start, window_start + width, device=device).expand(batch, width)
     else:
         mask = block_causal_mask(attention_mask, block_length, window_start, keys - window_start, batch, device)

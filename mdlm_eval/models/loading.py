@@ -152,11 +152,12 @@ def load_model(
         from mdlm_eval.models.sdar.own_code import BlockDiffusionOwnCode
 
         model = BlockDiffusionOwnCode(model, fam.name)
+        model.token_editing = config.model_type == "llada21_moe" or own_code_edits(source, config)
     wrapped = ShiftedLogits(model) if fam.shift_logits else model
     return LoadedModel(wrapped, tokenizer, ids, fam, pretrained, peft, device, torch_dtype)
 
 
-BLOCK_DIFFUSION_OWN_CODE = ("sdar", "fast_dllm_qwen")  # own code loaded with AutoModelForCausalLM, then wrapped
+BLOCK_DIFFUSION_OWN_CODE = ("sdar", "fast_dllm_qwen", "llada2")  # own code loaded with AutoModelForCausalLM, wrapped
 DREAM_OWN_CODE_VERSIONS = "transformers 4.46 to 4.57"  # where Dream's modeling code runs (5.x: KeyError 'default')
 
 
@@ -188,7 +189,7 @@ def load_own_code(source: str, pretrained: str, config, trust_remote_code: bool,
     from transformers import AutoModel, AutoModelForCausalLM
 
     # SDAR's and Fast-dLLM v2's AutoModel is the bare transformer (no head)
-    block_diffusion = str(getattr(config, "model_type", "")).lower() in BLOCK_DIFFUSION_OWN_CODE
+    block_diffusion = family_of(config).name in BLOCK_DIFFUSION_OWN_CODE
     auto = AutoModelForCausalLM if block_diffusion else AutoModel
     try:
         return auto.from_pretrained(source, config=config, trust_remote_code=trust_remote_code, **dtype_kwarg(dtype))

@@ -55,9 +55,64 @@ def test_padded_rows_decode_as_alone(toy_bd):
         assert batch.nfe_per_row[i] == alone.nfe
 
 
-def test_ascending_schedule_is_refused_in_one_line(toy_bd):
-    with pytest.raises(UsageError, match="block-causal"):
-        decode(toy_bd, prompt(5, 0), "eoser_ass", gen_length=L, mask_id=MASK, eos_token_ids=[EOS])
+def ass_in_blocks(model, ids, gen_length, block_length):
+    """ASS inside each block, restated (greedy, uncached, LLaDA2's block layout and per-block stop): block b's step s
+    commits the 2^s most confident masks, its last step every mask left (B = 8: 1, 2, 5)."""
+    P = ids.shape[1]
+    num_blocks = -(-(P + gen_length) // block_length)
+    x = torch.full((1, num_blocks * block_length), MASK)
+    x[:, :P] = ids
+    S, nfe = block_length.bit_length() - 1, 0
+    for b in range(P // block_length, num_blocks):
+        s, e = b * block_length, (b + 1) * block_length
+        for step in range(S):
+            masked = x[0, s:e] == MASK
+            if not masked.any():
+                break
+            p = torch.softmax(model(x[:, :e], block_length=block_length).logits[0, s:e], -1)
+            nfe += 1
+            x0 = p.argmax(-1)
+            confidence = torch.where(masked, p.gather(-1, x0[:, None])[:, 0], torch.tensor(-torch.inf))
+            k = int(masked.sum()) if step == S - 1 else 2 ** step
+            take = confidence.sort(descending=True, stable=True).indices[:k]
+            x[0, s + take] = x0[take]
+        if (x[0, P:e] == EOS).any():
+            break
+    return x[0, P:P + gen_length].masked_fill(x[0, P:P + gen_length] == MASK, EOS), nfe
+
+
+@pytest.mark.parametrize("length", [5, 8, 11])
+def test_ascending_step_sizes_run_inside_each_block(toy_bd, length):
+    ids = prompt(length, 40 + length)
+    out = decode(toy_bd, ids, "ass", gen_length=L, mask_id=MASK, eos_token_ids=[EOS])
+    tokens, nfe = ass_in_blocks(toy_bd, ids, L, B)
+    assert torch.equal(out.sequences[0, length:], tokens) and out.nfe == nfe
+    assert out.nfe <= (-(-(length % B + L) // B)) * 3  # floor(log2 8) = 3 passes per block at most
+
+
+def test_eoser_ass_in_blocks_decodes_padded_rows_as_alone(toy_bd):
+    rows = [prompt(n, 50 + n)[0] for n in (5, 13, 8)]
+    width = max(len(r) for r in rows)
+    ids, mask = torch.full((3, width), EOS), torch.zeros((3, width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
+    settings = dict(gen_length=L, mask_id=MASK, eos_token_ids=[EOS])
+    batch = decode(toy_bd, ids, "eoser_ass", attention_mask=mask, **settings)
+    for i, r in enumerate(rows):
+        alone = decode(toy_bd, r[None], "eoser_ass", **settings)
+        assert torch.equal(batch.sequences[i, width:], alone.sequences[0, len(r):])
+        assert batch.nfe_per_row[i] == alone.nfe
+
+
+def test_ascending_blocks_take_log2_b_steps_each():
+    from mdlm_eval.decoding import load_spec, planned_nfe
+
+    spec = load_spec("eoser_ass").with_overrides(block_length=32)
+    assert spec.resolve_steps(256) == 8 * 5 and planned_nfe(spec, 256) == 40
+    with pytest.raises(UsageError, match="5 steps per block, 40 in all, got 8"):
+        planned_nfe(spec.with_overrides(steps=8), 256)
+    with pytest.raises(UsageError, match="block_num 2 lays ascending steps over the whole canvas"):
+        spec.with_overrides(block_num=2)
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "models" / "fixtures"

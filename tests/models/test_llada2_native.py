@@ -71,10 +71,10 @@ def test_bfloat16_equals_the_reference_loaded_in_bfloat16(ref):
 
 @torch.no_grad()
 def test_generate_inputs_four_d_mask_and_position_ids(model, ref):
-    """LLaDA2's `generate` passes a [1, 1, T, T] mask (0 / -inf; here as a boolean) and `position_ids`."""
-    mask = (ref["block_mask"] == 0).expand(2, 1, 12, 12)
-    out = model(ref["ids"], attention_mask=mask, position_ids=torch.arange(12)[None]).logits
-    assert torch.allclose(out, ref["logits"], atol=1e-5, rtol=0)
+    """LLaDA2's `generate` passes a [1, 1, T, T] mask (0 / -inf, as it is and as a boolean) and `position_ids`."""
+    for mask in (ref["block_mask"], ref["block_mask"] == 0):
+        out = model(ref["ids"], attention_mask=mask.expand(2, 1, 12, 12), position_ids=torch.arange(12)[None]).logits
+        assert torch.allclose(out, ref["logits"], atol=1e-5, rtol=0)
 
 
 @torch.no_grad()
@@ -141,6 +141,19 @@ def test_a_window_without_its_cache_is_refused(model, ref):
     pkv = model(ref["ids"][:, :4], use_cache=True).past_key_values
     with pytest.raises(ValueError, match="the cache holds 4 positions; the window starts at 6"):
         model(ref["ids"][:, 6:], past_key_values=pkv, window_start=6)
+
+
+@torch.no_grad()
+def test_own_code_wrapper_gives_llada2s_additive_block_mask(model, ref):
+    """`native=false`'s wrapper feeds LLaDA2's code the mask its `generate` builds (additive: 0 or the lowest value)
+    with real positions; checked on the native model, which takes that 4-D mask too."""
+    from mdlm_eval.models.sdar.own_code import BlockDiffusionOwnCode
+
+    x, m = padded(ref)
+    own = BlockDiffusionOwnCode(model, "llada2")(x, attention_mask=m).logits
+    native = model(x, attention_mask=m).logits
+    assert torch.allclose(own[1, 3:], native[1, 3:], atol=1e-5, rtol=0) and torch.equal(own[1, :3], torch.zeros(3, 64))
+    assert torch.allclose(own[0, :-3], native[0, :-3], atol=1e-5, rtol=0)
 
 
 def test_activation_checkpointing_gives_the_same_gradients(ref):

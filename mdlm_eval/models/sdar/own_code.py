@@ -1,9 +1,11 @@
-"""SDAR's and Fast-dLLM v2's own modeling code (`native=false`) called the way their `generate` calls it.
+"""SDAR's, LLaDA2's and Fast-dLLM v2's own modeling code (`native=false`) called the way their `generate` calls it.
 
 SDAR's `modeling_sdar.py` takes the block-causal mask from its caller (`generate.py`: `tril(ones(n, n))` repeated
 `block_length` times each way, with `position_ids`) and fails without one; `BlockDiffusionOwnCode` builds it for
 every forward from the padding mask, as the native model does (`mdlm_eval.models.block_causal`), with positions
-`cumsum(attention_mask) - 1`. Fast-dLLM v2's `modeling.py` builds its own mask from `block_size` and token
+`cumsum(attention_mask) - 1`. LLaDA2's `modeling_llada2_moe.py` takes the same mask additive (its `generate`
+passes the log of the 0/1 block mask in the model's dtype): 0 where a query attends, the dtype's lowest value
+elsewhere. Fast-dLLM v2's `modeling.py` builds its own mask from `block_size` and token
 indices and ignores `attention_mask`, so a left-padded row is not the row alone there (use the native model).
 """
 from __future__ import annotations
@@ -26,7 +28,9 @@ class BlockDiffusionOwnCode(nn.Module):
 
     @property
     def trained_block_length(self) -> int:
-        return int(getattr(self.config, "block_size", None) or getattr(self.config, "bd_size", 32))
+        config = self.config  # SDAR: block_size; Fast-dLLM v2: bd_size; LLaDA2: none (its generate's 32)
+        return int(getattr(config, "block_size", None) or getattr(config, "bd_size", None)
+                   or getattr(config, "block_length", None) or 32)
 
     block_causal = True
 
@@ -38,6 +42,10 @@ class BlockDiffusionOwnCode(nn.Module):
         else:
             mask = block_causal_mask(attention_mask, block_length, 0, t, b, input_ids.device)
             mask = mask | torch.eye(t, dtype=torch.bool, device=input_ids.device)  # padded rows: no empty softmax
+            if self.family == "llada2":
+                dtype = self.model.get_input_embeddings().weight.dtype
+                mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask,
+                                                                                           torch.finfo(dtype).min)
             out = self.model(input_ids, attention_mask=mask, position_ids=real_positions(attention_mask, t, b,
                                                                                            input_ids.device))
         if attention_mask is not None:
