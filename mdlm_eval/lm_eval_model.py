@@ -34,7 +34,8 @@ from tqdm import tqdm
 from mdlm_eval.block_default import warn_full_diffusion, warn_trained_block
 from mdlm_eval.decoding import DecoderSpec, decode
 from mdlm_eval.decoding.cache import check_cache
-from mdlm_eval.early_checks import check_decoder, check_model_arg_names, check_weights, resolved_spec
+from mdlm_eval.early_checks import (check_decoder, check_model_arg_names, check_model_noise, check_weights,
+                                    resolved_spec)
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.model_files import local_config
@@ -140,6 +141,7 @@ class MDLMLM(LM):
         warn_trained_block(pretrained, self.spec.block_length)
         check_decoder(self.spec, self.gen_length)  # an impossible budget, a missing folder: before loading anything
         check_weights(pretrained, peft, str(native).lower() not in ("false", "0"))
+        check_model_noise(self.spec, pretrained)
         if chat not in ("auto", "none"):
             raise UsageError(f"chat must be auto or none, got {chat}")
         self.auto_batch = str(batch_size).startswith("auto")
@@ -307,7 +309,8 @@ class MDLMLM(LM):
         spec, gen_length = chunk[0].spec, chunk[0].gen_length
         start = time.perf_counter()
         out = decode(self.lm.model, ids, spec, gen_length=gen_length, mask_id=self.lm.ids.mask_id,
-                     eos_token_ids=self.lm.ids.eos_ids_for(spec.eos_policy), attention_mask=mask,
+                     eos_token_ids=(self.lm.ids.stop_ids() if self.lm.family.mask_free  # a canvas stops at either
+                                    else self.lm.ids.eos_ids_for(spec.eos_policy)), attention_mask=mask,
                      seeds=[it.seed for it in chunk], trace=self.trace)
         seconds = (time.perf_counter() - start) / len(chunk)
         self.total_nfe += out.nfe
@@ -348,6 +351,9 @@ class MDLMLM(LM):
         """LLaDA's Monte Carlo estimate of log p(continuation | context) (eval_llada.py): `mc_num` draws, each
         masking k of the T continuation tokens with k stratified across a batch of draws; the context is
         never masked; the estimate is -mean over draws of sum(CE of masked tokens) / (k / T)."""
+        if self.lm.ids.mask_id is None:
+            raise UsageError(f"model family {self.lm.family.name} has no mask token, so mdlm has no Monte Carlo "
+                             f"log-likelihood for it; use generation tasks")
         results = []
         for req in tqdm(requests, desc="loglikelihood", disable=disable_tqdm or self._rank != 0):
             context, continuation = req.args
