@@ -51,9 +51,9 @@ def check_weights(model: str, peft: str | None, native: bool = True) -> None:
 def check_run(config) -> None:
     """All of a `RunConfig`'s arguments that need no weights (`mdlm-eval run`, each cell of a sweep)."""
     spec = config.spec()  # the decoder name or file, its fields, the overrides
+    check_model_noise(spec, config.model)  # a mask decoder on a model without a mask token, before its layout
     check_decoder(spec, config.resolved_gen_length())
     check_weights(config.model, config.peft, config.native)
-    check_model_noise(spec, config.model)
     if config.batch_size != "auto" and (not isinstance(config.batch_size, int) or config.batch_size < 1):
         raise UsageError(f"batch size must be a positive integer or auto, got {config.batch_size}")
 

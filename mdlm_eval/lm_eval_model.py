@@ -139,9 +139,9 @@ class MDLMLM(LM):
         if canvas := self.gen_length or local_config(pretrained).get("gen_length"):
             warn_full_diffusion(decoder, self.spec.block_length, int(canvas))
         warn_trained_block(pretrained, self.spec.block_length)
+        check_model_noise(self.spec, pretrained)  # a mask decoder on a model without a mask token (DiffusionGemma)
         check_decoder(self.spec, self.gen_length)  # an impossible budget, a missing folder: before loading anything
         check_weights(pretrained, peft, str(native).lower() not in ("false", "0"))
-        check_model_noise(self.spec, pretrained)
         if chat not in ("auto", "none"):
             raise UsageError(f"chat must be auto or none, got {chat}")
         self.auto_batch = str(batch_size).startswith("auto")

@@ -180,7 +180,9 @@ def load_transformers_model(kind: str, source: str, dtype: torch.dtype):
     if model_class is None:
         raise UsageError(f"{kind} checkpoints need transformers with {TRANSFORMERS_CLASSES[kind]} (5.x); this is "
                          f"transformers {transformers.__version__}")
-    model = model_class.from_pretrained(source, **dtype_kwarg(dtype))
+    # torch's grouped_mm (transformers' default for mixture-of-experts layers) takes no float64: the plain loop then
+    extra = {"experts_implementation": "eager"} if dtype == torch.float64 else {}
+    model = model_class.from_pretrained(source, **dtype_kwarg(dtype), **extra)
     return model.config, model
 
 
