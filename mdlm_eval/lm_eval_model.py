@@ -48,7 +48,8 @@ from mdlm_eval.training.objectives import masked_ce_over_p
 log = logging.getLogger(__name__)
 DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
                   "gamma_schedule", "eos_min_gamma", "eos_max_gamma", "commit", "threshold", "threshold_back",
-                  "factor", "gamma", "eps", "alg_temp", "cache", "sampler", "top_p", "top_k")
+                  "factor", "gamma", "eps", "alg_temp", "cache", "sampler", "top_p", "top_k", "t_min", "t_max",
+                  "stability_threshold", "confidence_threshold")
 DEFAULT_GEN_LENGTH = 256
 
 
