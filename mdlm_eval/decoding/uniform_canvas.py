@@ -69,6 +69,7 @@ def check_uniform_canvas(model, spec: DecoderSpec) -> None:
     renoise decoder on a mask model, or a field the renoise decoder cannot honour."""
     check_noise(spec, uniform_noise(model), getattr(getattr(model, "config", None), "model_type", type(model).__name__))
     for field, value, default in (("cache", spec.cache, "none"), ("cfg_scale", spec.cfg_scale, 0.0),
+                                  ("temperature", spec.temperature, 0.0),  # the schedule t_min..t_max tempers
                                   ("block_length", spec.block_length, None), ("eos_policy", spec.eos_policy, "none"),
                                   ("top_p", spec.top_p, None), ("top_k", spec.top_k, None)):
         if value != default:

@@ -109,6 +109,7 @@ def test_a_row_draws_from_its_own_seed(model):
     ("eb_sampler", {}, "decoder eb_sampler (commit eb) needs a mask token"),
     ("diffusion_gemma", {"cache": "dual"}, "decoder diffusion_gemma: cache=dual does not apply to commit renoise"),
     ("diffusion_gemma", {"block_length": 4}, "decoder diffusion_gemma: block_length=4 does not apply"),
+    ("diffusion_gemma", {"temperature": 0.5}, "decoder diffusion_gemma: temperature=0.5 does not apply"),
     ("diffusion_gemma", {"trace": True}, "decoder diffusion_gemma records no unmasking trace"),
     ("diffusion_gemma", {"eos_token_ids": [64]}, "eos_token_ids [64] is outside the model's vocabulary of 64"),
     ("diffusion_gemma", {"seeds": [1, 2]}, "seeds has 2 entries for a batch of 1"),
