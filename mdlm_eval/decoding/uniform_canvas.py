@@ -77,10 +77,8 @@ def check_uniform_canvas(model, spec: DecoderSpec) -> None:
                              f"the model's own, {getattr(model.config, 'canvas_length', '?')} tokens); drop it")
 
 
-def cache_rows(cache, index: torch.Tensor | None):
-    """The cache of some batch rows (a shallow copy whose layers hold those rows), or the cache itself."""
-    if index is None:
-        return cache
+def cache_rows(cache, index: torch.Tensor):
+    """The cache of some batch rows: a shallow copy whose layers hold those rows (the decoder only reads it)."""
     part = copy.copy(cache)
     part.layers = [copy.copy(layer) for layer in cache.layers]
     for layer in part.layers:
@@ -154,7 +152,7 @@ def decode_uniform_canvas(
     passes, encoder_passes = [0] * batch, [0] * batch
     cache = DynamicCache(config=config.get_text_config(decoder=True))
     rows = list(range(batch))  # the rows still generating; the cache holds exactly these, in this order
-    context, context_mask, context_pos = input_ids, real, positions  # what the next encoder pass reads
+    context, context_pos = input_ids, positions  # what the next encoder pass reads
     seen_mask = real  # [rows, tokens so far] the decoder's key mask over the cache
     nfe = 0
     for c in range(canvases):
@@ -173,14 +171,14 @@ def decode_uniform_canvas(
         stop = [StableAndConfidentStoppingCriteria(stability_threshold=spec.stability_threshold,
                                                    confidence_threshold=spec.confidence_threshold) for _ in rows]
         live = list(range(len(rows)))  # positions in `rows` still denoising
+        index, live_cache = None, cache  # their index (None: all) and their rows of the cache
+
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return t if t is None or index is None else t.index_select(0, index)
+
         for left in range(steps, 0, -1):
-            index = None if len(live) == len(rows) else torch.tensor(live, device=device)
-
-            def pick(t: torch.Tensor | None) -> torch.Tensor | None:
-                return t if t is None or index is None else t.index_select(0, index)
-
             logits = model(decoder_input_ids=pick(canvas), self_conditioning_logits=pick(condition),
-                           decoder_attention_mask=pick(decoder_mask), cache=cache_rows(cache, index),
+                           decoder_attention_mask=pick(decoder_mask), cache=live_cache,
                            decoder_position_ids=pick(canvas_pos)).logits
             nfe += 1
             step = torch.tensor(left, device=device, dtype=torch.int32)  # as `_denoising_step` passes it
@@ -201,16 +199,18 @@ def decode_uniform_canvas(
                 condition[index] = tempered.to(embed_dtype)
             for j in live:
                 passes[rows[j]] += 1
-            live = [j for j, d in zip(live, done) if not d]
-            if not live:
-                break
+            if any(done):  # these rows leave the decoder's batch
+                live = [j for j, d in zip(live, done) if not d]
+                if not live:
+                    break
+                index = torch.tensor(live, device=device)
+                live_cache = cache_rows(cache, index)
 
         # 3. the canvas joins the rows' tokens; rows with an EOS are done (pad after it, as `generate` writes it)
         is_eos = torch.isin(argmax, torch.tensor(eos_ids, device=device, dtype=argmax.dtype))
         after = is_eos.long().cumsum(1)
         tokens = argmax.masked_fill((after > 0) & ~((after == 1) & is_eos), pad_id)
-        index = torch.tensor(rows, device=device)
-        generated[index, c * width:(c + 1) * width] = tokens
+        generated[torch.tensor(rows, device=device), c * width:(c + 1) * width] = tokens
         keep = [j for j in range(len(rows)) if not bool(is_eos[j].any())]
         if c == canvases - 1 or not keep:
             break
