@@ -2,9 +2,9 @@
 here, so a mistake is one line in about the time Python takes to start (`make bench` measures it).
 
 Checked: the decoder (preset name or YAML file, its fields and overrides, cache against commit rule and
-guidance); steps and blocks against the generation length; a mask decoder on a model without a mask token; the model folder (exists, config.json, weights,
-tokenizer, code) and the adapter folder (exists, adapter_config.json); that peft is installed for an adapter;
-the batch size; and, for `lm_eval --model mdlm`, the model argument names (with a did-you-mean).
+guidance); steps and blocks against the generation length; a mask decoder on a model without a mask token; the
+model folder (exists, config.json, weights, tokenizer, code) and the adapter folder (exists,
+adapter_config.json); that peft is installed for an adapter; the batch size; and, for `lm_eval --model mdlm`, the model argument names (with a did-you-mean).
 What needs the weights (an adapter that does not fit, a cache the model cannot take) is checked when they load.
 """
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """DiffusionGemma (transformers' own model, no mask token) through every entrance: a tiny folder with the toy
 tokenizer (`tests/models/diffusion_gemma_checkpoint.py`), loaded with `DiffusionGemmaForBlockDiffusion` and decoded by
 the `diffusion_gemma` preset; `mdlm-eval run` writes its store, manifest and leaderboard row, `lm_eval --model mdlm`
-at float64 gives the same generations at batch 8 (left-padded prompts of two lengths) and batch 1, and a mask decoder is one line."""
+at float64 gives the same generations at batch 8 (left-padded prompts of two lengths) and batch 1, and a mask
+decoder is one line."""
 import json
 import sys
 
@@ -51,9 +52,9 @@ def test_run_writes_store_manifest_and_leaderboard(folder, tmp_path, monkeypatch
 def lm_eval_samples(folder, out, batch_size: int, monkeypatch) -> dict:
     from lm_eval.__main__ import cli_evaluate
 
-    args = ",".join(f"{k}={v}" for k, v in SETTINGS.items())
+    args = ",".join(f"{k}={v}" for k, v in {**SETTINGS, "dtype": "float64", "batch_size": batch_size}.items())
     monkeypatch.setattr(sys, "argv", [
-        "lm_eval", "--model", "mdlm", "--model_args", f"pretrained={folder},{args},dtype=float64,batch_size={batch_size}",
+        "lm_eval", "--model", "mdlm", "--model_args", f"pretrained={folder},{args}",
         "--tasks", "mdlm_toy", "--limit", "2", "--apply_chat_template", "--output_path", str(out), "--log_samples"])
     cli_evaluate()
     return samples(out)

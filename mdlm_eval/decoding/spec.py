@@ -14,9 +14,10 @@ from mdlm_eval.yaml_file import read_mapping
 SAMPLERS = ("llada", "dream")  # how x0 is drawn (`mdlm_eval.decoding.sampling`)
 SCHEDULES = ("uniform", "ascending")
 COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic", "renoise")
-ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "renoise")  # the number of forward passes is decided while decoding
+ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "renoise")  # forward passes decided while decoding
 RULE_FIELDS = {  # the spec fields only some commit rules read
-    "threshold": ("threshold", "wino", "dynamic"), "threshold_back": ("wino",), "factor": ("factor",), "gamma": ("eb", "renoise"),
+    "threshold": ("threshold", "wino", "dynamic"), "threshold_back": ("wino",), "factor": ("factor",),
+    "gamma": ("eb", "renoise"),
     "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
     "t_min": ("renoise",), "t_max": ("renoise",), "stability_threshold": ("renoise",),
     "confidence_threshold": ("renoise",),
