@@ -25,7 +25,8 @@ Per row: positions count the row's real tokens (a left-padded row has the positi
 shares one position range across the batch), and its random draws (the first canvas, then per pass the drawn
 tokens and the re-noising) come from its own generator seeded with its seed, in `generate`'s order, so that at
 batch 1 `decode(..., seeds=[s])` equals `torch.manual_seed(s); model.generate(...)` token for token, and a row
-decodes alone as in any batch. A row that stops denoising leaves the decoder's batch. NFE per row: the decoder
+decodes alone as in any batch (where its logits do not depend on the batch: float64; in float32 they differ by
+about 1e-5, which can change a drawn token). A row that stops denoising leaves the decoder's batch. NFE per row: the decoder
 passes it took part in (`generate`'s `decoder_forward_passes`); `encoder_passes_per_row` counts the encoder passes.
 """
 from __future__ import annotations
