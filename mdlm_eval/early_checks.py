@@ -2,9 +2,9 @@
 here, so a mistake is one line in about the time Python takes to start (`make bench` measures it).
 
 Checked: the decoder (preset name or YAML file, its fields and overrides, cache against commit rule and
-guidance); steps and blocks against the generation length; the model folder (exists, config.json, weights,
-tokenizer, code) and the adapter folder (exists, adapter_config.json); that peft is installed for an adapter;
-the batch size; and, for `lm_eval --model mdlm`, the model argument names (with a did-you-mean).
+guidance); steps and blocks against the generation length; a mask decoder on a model without a mask token; the
+model folder (exists, config.json, weights, tokenizer, code) and the adapter folder (exists,
+adapter_config.json); that peft is installed for an adapter; the batch size; and, for `lm_eval --model mdlm`, the model argument names (with a did-you-mean).
 What needs the weights (an adapter that does not fit, a cache the model cannot take) is checked when they load.
 """
 from __future__ import annotations
@@ -25,6 +25,17 @@ def check_decoder(spec, gen_length: int | None) -> None:
         check_layout(spec, int(gen_length))
 
 
+def check_model_noise(spec, model: str) -> None:
+    """The decoder against a local model's noise (`spec.check_noise`): a mask decoder on a DiffusionGemma folder,
+    or `renoise` on a mask model, in one line before the weights load (a hub id is checked when it loads)."""
+    from mdlm_eval.decoding.spec import UNIFORM_NOISE_MODEL_TYPES, check_noise
+
+    config = local_config(model)
+    if config:
+        kind = str(config.get("model_type", "")).lower()
+        check_noise(spec, kind in UNIFORM_NOISE_MODEL_TYPES, kind or model)
+
+
 def check_weights(model: str, peft: str | None, native: bool = True) -> None:
     """A local model folder with its files; an adapter folder with adapter_config.json, and peft to apply it."""
     source, local = resolve_pretrained(model)
@@ -40,6 +51,7 @@ def check_weights(model: str, peft: str | None, native: bool = True) -> None:
 def check_run(config) -> None:
     """All of a `RunConfig`'s arguments that need no weights (`mdlm-eval run`, each cell of a sweep)."""
     spec = config.spec()  # the decoder name or file, its fields, the overrides
+    check_model_noise(spec, config.model)  # a mask decoder on a model without a mask token, before its layout
     check_decoder(spec, config.resolved_gen_length())
     check_weights(config.model, config.peft, config.native)
     if config.batch_size != "auto" and (not isinstance(config.batch_size, int) or config.batch_size < 1):

@@ -34,7 +34,10 @@ from tqdm import tqdm
 from mdlm_eval.block_default import warn_full_diffusion, warn_trained_block
 from mdlm_eval.decoding import DecoderSpec, decode
 from mdlm_eval.decoding.cache import check_cache
-from mdlm_eval.early_checks import check_decoder, check_model_arg_names, check_weights, resolved_spec
+from mdlm_eval.decoding.spec import check_noise
+from mdlm_eval.decoding.uniform_canvas import uniform_noise
+from mdlm_eval.early_checks import (check_decoder, check_model_arg_names, check_model_noise, check_weights,
+                                    resolved_spec)
 from mdlm_eval.errors import UsageError
 from mdlm_eval.fingerprint import weights_fingerprint
 from mdlm_eval.model_files import local_config
@@ -48,7 +51,7 @@ log = logging.getLogger(__name__)
 DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
                   "gamma_schedule", "eos_min_gamma", "eos_max_gamma", "commit", "threshold", "threshold_back",
                   "factor", "gamma", "eps", "alg_temp", "cache", "sampler", "top_p", "top_k", "editing_threshold",
-                  "max_post_steps")
+                  "max_post_steps", "t_min", "t_max", "stability_threshold", "confidence_threshold")
 DEFAULT_GEN_LENGTH = 256
 
 
@@ -149,6 +152,7 @@ class MDLMLM(LM):
         if canvas := self.gen_length or local_config(pretrained).get("gen_length"):
             warn_full_diffusion(decoder, self.spec.block_length, int(canvas))
         warn_trained_block(pretrained, self.spec.block_length)
+        check_model_noise(self.spec, pretrained)  # a mask decoder on a model without a mask token (DiffusionGemma)
         check_decoder(self.spec, self.gen_length)  # an impossible budget, a missing folder: before loading anything
         check_weights(pretrained, peft, str(native).lower() not in ("false", "0"))
         if chat not in ("auto", "none"):
@@ -164,6 +168,7 @@ class MDLMLM(LM):
         self.lm = load_model(pretrained, peft=peft, dtype=dtype, device=device, family=family, mask_id=mask_id,
                              trust_remote_code=trust_remote_code, native=str(native).lower() not in ("false", "0"))
         check_cache(self.spec, self.lm.model, None)  # a cache the model cannot take: one line, before decoding
+        check_noise(self.spec, uniform_noise(self.lm.model), self.lm.family.name)  # a hub id's model type
         self._device = self.lm.device
         self.tokenizer = self.lm.tokenizer
         self.mc_num, self.seed, self.trace, self.chat = int(mc_num), int(seed), bool(trace), chat
@@ -319,7 +324,8 @@ class MDLMLM(LM):
         spec, gen_length = chunk[0].spec, chunk[0].gen_length
         start = time.perf_counter()
         out = decode(self.lm.model, ids, spec, gen_length=gen_length, mask_id=self.lm.ids.mask_id,
-                     eos_token_ids=self.lm.ids.eos_ids_for(spec.eos_policy), attention_mask=mask,
+                     eos_token_ids=(self.lm.ids.stop_ids() if self.lm.family.mask_free  # a canvas stops at either
+                                    else self.lm.ids.eos_ids_for(spec.eos_policy)), attention_mask=mask,
                      seeds=[it.seed for it in chunk], trace=self.trace)
         seconds = (time.perf_counter() - start) / len(chunk)
         self.total_nfe += out.nfe
@@ -360,6 +366,9 @@ class MDLMLM(LM):
         """LLaDA's Monte Carlo estimate of log p(continuation | context) (eval_llada.py): `mc_num` draws, each
         masking k of the T continuation tokens with k stratified across a batch of draws; the context is
         never masked; the estimate is -mean over draws of sum(CE of masked tokens) / (k / T)."""
+        if self.lm.ids.mask_id is None:
+            raise UsageError(f"model family {self.lm.family.name} has no mask token, so mdlm has no Monte Carlo "
+                             f"log-likelihood for it; use generation tasks")
         results = []
         for req in tqdm(requests, desc="loglikelihood", disable=disable_tqdm or self._rank != 0):
             context, continuation = req.args

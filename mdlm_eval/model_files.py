@@ -18,6 +18,8 @@ NATIVE = {"llada": "LLaDA", "dream": "Dream", "llada2_moe": "LLaDA2", "llada21_m
 # config.json `architectures` that name a native implementation when model_type does not
 NATIVE_ARCHITECTURES = {"LLaDAModelLM": "llada", "DreamModel": "dream", "LLaDA2MoeModelLM": "llada2_moe",
                         "SDARForCausalLM": "sdar", "Fast_dLLM_QwenForCausalLM": "fast_dllm_qwen"}
+# config.json model_type that transformers itself implements, loaded with its class (no checkpoint code)
+TRANSFORMERS_CLASSES = {"diffusion_gemma": "DiffusionGemmaForBlockDiffusion"}
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -62,6 +64,12 @@ def native_kind_of(config: dict) -> str | None:
         return kind
     architectures = config.get("architectures") or []
     return NATIVE_ARCHITECTURES.get(architectures[0]) if isinstance(architectures, list) and architectures else None
+
+
+def transformers_kind_of(config: dict) -> str | None:
+    """The TRANSFORMERS_CLASSES key a config.json names by `model_type`, else None."""
+    kind = str(config.get("model_type", "")).lower()
+    return kind if kind in TRANSFORMERS_CLASSES else None
 
 
 def check_folder(folder: Path, needs_code: bool = True) -> None:

@@ -70,6 +70,8 @@ ELSEWHERE = {
                                                                      "tests/test_throughput.py runs it on a tiny model",
     "python scripts/gpu_check.py --random-weights": "needs a CUDA GPU; tests/test_gpu_check.py checks its arithmetic "
                                                     "and its exit without one",
+    "mdlm-eval run --model google/diffusiongemma-26B-A4B-it --decoder diffusion_gemma --gen-length 256 --tasks "
+    "mdlm_gsm8k": "DiffusionGemma-26B from the hub and a GPU; tests/test_diffusion_gemma_end_to_end.py runs a tiny one",
 }
 NEEDS_LLADA = "LLaDA-8B-Instruct from the hub, or a GPU"
 

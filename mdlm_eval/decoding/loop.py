@@ -25,6 +25,7 @@ from mdlm_eval.decoding.ranking import RANKINGS
 from mdlm_eval.decoding.sampling import make_sampler
 from mdlm_eval.decoding.schedule import Step, count_plan
 from mdlm_eval.decoding.spec import DecoderSpec, load_spec
+from mdlm_eval.decoding.uniform_canvas import decode_uniform_canvas, uniform_noise
 from mdlm_eval.errors import UsageError
 
 
@@ -52,6 +53,7 @@ class DecodeOutput:
     nfe: int  # forward passes made (a pass over any number of rows counts once)
     trace: Trace | None = None
     nfe_per_row: list[int] | None = None  # the passes each row took part in: its NFE when decoded alone
+    encoder_passes_per_row: list[int] | None = None  # encoder-decoder models (DiffusionGemma): one per canvas
 
 
 def make_plan(spec: DecoderSpec, gen_length: int) -> list[Step]:
@@ -129,6 +131,9 @@ def decode(
     (float64, as LLaDA's generate.py; the RL trainers pass the model's dtype, as theirs do).
     """
     spec = load_spec(decoder).with_overrides(steps=steps, **overrides)
+    if spec.commit == "renoise" or uniform_noise(model):  # no mask token: uniform-noise canvases (DiffusionGemma)
+        return decode_uniform_canvas(model, input_ids, spec, gen_length=gen_length, eos_token_ids=eos_token_ids,
+                                     attention_mask=attention_mask, seeds=seeds, trace=trace)
     eos_ids = list(eos_token_ids)
     if spec.eos_policy != "none" and not eos_ids:
         raise UsageError(f"eos_policy {spec.eos_policy} needs at least one id in eos_token_ids")

@@ -13,12 +13,14 @@ from mdlm_eval.yaml_file import read_mapping
 
 SAMPLERS = ("llada", "dream")  # how x0 is drawn (`mdlm_eval.decoding.sampling`)
 SCHEDULES = ("uniform", "ascending")
-COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic", "edit")
-ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "edit")  # the number of forward passes is decided while decoding
+COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic", "edit", "renoise")
+ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "edit", "renoise")  # passes decided while decoding
 RULE_FIELDS = {  # the spec fields only some commit rules read
     "threshold": ("threshold", "wino", "dynamic", "edit"), "threshold_back": ("wino",), "factor": ("factor",),
-    "gamma": ("eb",), "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
+    "gamma": ("eb", "renoise"), "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
     "editing_threshold": ("edit",), "max_post_steps": ("edit",),
+    "t_min": ("renoise",), "t_max": ("renoise",), "stability_threshold": ("renoise",),
+    "confidence_threshold": ("renoise",),
 }
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
@@ -26,6 +28,7 @@ GAMMA_SCHEDULES = ("linear", "power")
 CACHES = ("none", "prefix", "dual")  # block caches (Fast-dLLM), `decoding/cache.py`
 OWN_FORWARD_COMMITS = ("wino",)  # rules that bring their own forward pass (`CommitRule.make_forward`): no cache
 STEP_WORDS = ("log", "half", "full")
+UNIFORM_NOISE_MODEL_TYPES = ("diffusion_gemma",)  # config.json model_type of models without a mask token
 
 Steps = Union[int, str]
 
@@ -38,11 +41,15 @@ class DecoderSpec:
                     factor (Fast-dLLM) | eb (EB-sampler) | dream | dream_origin (Dream's time grid) |
                     wino (WINO: wide-in, narrow-out re-masking) | dynamic (SDAR `low_confidence_dynamic`,
                     LLaDA2 `generate`: confidence > threshold if at least k such, else the top k; k as count's) |
-                    edit (LLaDA2.1 token editing: dynamic with k = 1, and committed tokens re-written)
+                    edit (LLaDA2.1 token editing: dynamic with k = 1, and committed tokens re-written) |
+                    renoise (models without a mask token, DiffusionGemma: the canvas starts from uniform random
+                    tokens, entropy-bound acceptance, the rest re-noised; `decoding/uniform_canvas.py`)
     schedule        count: uniform (LLaDA blocks, equal counts per step) | ascending (ASS: 1, 2, 4, ... tokens)
     steps           forward passes for the whole canvas: an int, or log (floor(log2 L); an ascending schedule in
                     blocks of B: floor(log2 B) per block), half (L/2), full (L);
-                    for adaptive rules an optional cap (None: no cap), spread over the blocks
+                    for adaptive rules an optional cap (None: no cap), spread over the blocks; renoise: the most
+                    denoising passes per model canvas (transformers' `max_denoising_steps`; words read against the
+                    canvas length)
     block_length    tokens per semi-autoregressive block, None = one block (full diffusion); ascending: None =
                     ASS over the whole canvas, B = ASS inside each block of B (a block-causal model's blocks)
     block_num       ascending over the whole canvas: number of right-anchored blocks
@@ -55,7 +62,8 @@ class DecoderSpec:
     max_post_steps  edit: the most passes a row makes in a block after its masks are gone
     threshold_back  wino: narrow-out tau (re-mask committed tokens whose confidence < tau)
     factor          factor: f in c_(n) >= 1 - f / (n + 1)
-    gamma           eb: bound on sum(H) - max(H) over the committed set
+    gamma           eb, renoise: bound on sum(H) - max(H) over the committed set (renoise: DiffusionGemma's
+                    `entropy_bound`)
     eps             dream: the last time of the grid linspace(1, eps, steps + 1)
     alg_temp        dream: 0 = the top-k positions; > 0 = positions drawn from softmax(score / alg_temp)
     cache           none | prefix (the prompt and finished blocks cached) | dual (the masked suffix too): Fast-dLLM
@@ -66,6 +74,11 @@ class DecoderSpec:
     top_k           None = off; keep the k most likely tokens (Dream top_k_logits). Both truncate softmax(l / T)
                     before x0 is drawn; at temperature 0 they change nothing under llada and only the confidence
                     (not x0) under dream
+    t_min, t_max    renoise: the temperature at pass n of N (n counting the passes left, N..1) is t_min + (t_max -
+                    t_min) * n / N (DiffusionGemma `LinearTemperatureScheduleLogitsProcessor`)
+    stability_threshold, confidence_threshold
+                    renoise: a canvas stops once its argmax has not changed over that many passes and the mean
+                    token entropy of the tempered logits is below the threshold (`StableAndConfidentStoppingCriteria`)
     """
 
     name: str = "custom"
@@ -94,6 +107,10 @@ class DecoderSpec:
     sampler: str = "llada"
     top_p: float | None = None
     top_k: int | None = None
+    t_min: float = 0.4
+    t_max: float = 0.8
+    stability_threshold: int = 1
+    confidence_threshold: float = 0.005
 
     @property
     def adaptive(self) -> bool:
@@ -161,6 +178,15 @@ class DecoderSpec:
         if self.schedule == "ascending" and self.block_length is not None and self.block_num != 1:
             raise UsageError(f"block_num {self.block_num} lays ascending steps over the whole canvas; with "
                              f"block_length {self.block_length} they run inside each block (drop one of them)")
+        if not 0 <= self.t_min < self.t_max:
+            raise UsageError(f"need 0 <= t_min < t_max, got {self.t_min} and {self.t_max}")
+        if self.stability_threshold < 0:
+            raise UsageError(f"stability_threshold must be >= 0, got {self.stability_threshold}")
+        if self.confidence_threshold <= 0:
+            raise UsageError(f"confidence_threshold must be > 0, got {self.confidence_threshold}")
+        if self.commit == "renoise" and (self.gamma <= 0 or self.steps is None):
+            raise UsageError(f"commit renoise needs gamma > 0 (the entropy bound) and steps (the most passes per "
+                             f"canvas), got gamma {self.gamma} and steps {self.steps}")
         if self.commit != "count" and self.schedule != "uniform":
             raise UsageError(f"schedule {self.schedule} belongs to the count rule, not to commit {self.commit}")
         if self.cache != "none" and self.cfg_scale > 0:
@@ -222,6 +248,10 @@ _NUMERIC = {
     "alg_temp": float,
     "top_p": float,
     "top_k": int,
+    "t_min": float,
+    "t_max": float,
+    "stability_threshold": int,
+    "confidence_threshold": float,
 }
 OPTIONAL = ("block_length", "top_p", "top_k")  # None (or "none") is a value
 FIELD_NAMES = tuple(f.name for f in fields(DecoderSpec))
@@ -231,6 +261,17 @@ def check_fields(values: dict[str, Any], where: str) -> None:
     unknown = sorted(str(k) for k in set(values) - set(FIELD_NAMES))
     if unknown:
         raise UsageError(f"unknown field {', '.join(unknown)} in {where}; valid fields: {', '.join(FIELD_NAMES)}")
+
+
+def check_noise(spec: DecoderSpec, uniform_noise: bool, model: str) -> None:
+    """The decoder against the model's noise, in one line: a mask decoder on a model without a mask token
+    (DiffusionGemma: its canvas starts from uniform random tokens), or `renoise` on a mask model."""
+    if uniform_noise and spec.commit != "renoise":
+        raise UsageError(f"decoder {spec.name} (commit {spec.commit}) needs a mask token; {model} has none (its "
+                         f"canvas starts from uniform random tokens): use --decoder diffusion_gemma")
+    if not uniform_noise and spec.commit == "renoise":
+        raise UsageError(f"decoder {spec.name} (commit renoise) is for models without a mask token "
+                         f"(DiffusionGemma); {model} has a mask token: use a mask decoder")
 
 
 def preset_names() -> list[str]:

@@ -6,7 +6,9 @@ LLaDA (`model_type` "llada"), Dream (`model_type` "Dream": Dream-v0, Dream-Coder
 `.dream`, `.llada2`, `.sdar`) by default, without running the checkpoint's code; the family is read from
 config.json's `model_type`, else its `architectures`. `native=False` runs the checkpoint's own code instead (Dream's
 needs transformers 4.46-4.57, see `DREAM_OWN_CODE_VERSIONS`; SDAR's imports flash-attn; SDAR and Fast-dLLM v2 load
-through `AutoModelForCausalLM`, as their `generate` scripts do).
+through `AutoModelForCausalLM`, as their `generate` scripts do). DiffusionGemma (`model_type` "diffusion_gemma") is
+transformers' own model: it loads with `DiffusionGemmaForBlockDiffusion.from_pretrained`, as its users load it, and
+has no mask token (`ids.mask_id` None; `mdlm_eval.decoding.uniform_canvas`).
 
 `pretrained` is a local Hugging Face folder, a hub id, or `toy` (the shipped toy model). Model code runs only
 where it is trusted: the toy, local folders, and the known LLaDA, Dream and LLaDA2 hub ids; anything else needs
@@ -23,8 +25,9 @@ import torch
 from torch import nn
 
 from mdlm_eval.errors import UsageError
-from mdlm_eval.model_files import (NATIVE, WEIGHT_FILES, check_adapter_folder, check_folder,  # noqa: F401  (re-exported)
-                                    native_kind_of, resolve_adapter, resolve_pretrained)
+from mdlm_eval.model_files import (NATIVE, TRANSFORMERS_CLASSES, WEIGHT_FILES, check_adapter_folder,  # noqa: F401
+                                    check_folder, native_kind_of, resolve_adapter, resolve_pretrained,
+                                    transformers_kind_of)
 from mdlm_eval.models.profiles import Family, ShiftedLogits, TokenIds, family_of, token_ids
 
 TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+|inclusionAI/LLaDA2\.[\w.-]+)$")
@@ -109,17 +112,20 @@ def load_model(
     hf_logging.disable_progress_bar()
 
     source, local = resolve_pretrained(pretrained)
-    kind = native_kind(source, local) if native else None
+    library = transformers_kind_of(read_config(source, local))  # a model transformers implements (DiffusionGemma)
+    kind = native_kind(source, local) if native and library is None else None
     use_native = kind is not None
     if local:
-        check_folder(Path(source), needs_code=not use_native)
+        check_folder(Path(source), needs_code=not use_native and library is None)
     trusted = local or bool(TRUSTED_HUB_IDS.match(source))
     if trust_remote_code is None:
         trust_remote_code = trusted
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     try:
-        if use_native:
+        if library is not None:
+            config, model = load_transformers_model(library, source, torch_dtype)
+        elif use_native:
             config, model = load_native(kind, source, pretrained, torch_dtype)
         else:
             config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
@@ -161,17 +167,36 @@ BLOCK_DIFFUSION_OWN_CODE = ("sdar", "fast_dllm_qwen", "llada2")  # own code load
 DREAM_OWN_CODE_VERSIONS = "transformers 4.46 to 4.57"  # where Dream's modeling code runs (5.x: KeyError 'default')
 
 
-def native_kind(source: str, local: bool) -> str | None:
-    """The NATIVE key ("llada", "dream", "sdar", "fast_dllm_qwen") that `config.json` names by model type or
-    architecture, else None (a hub id that cannot be read here counts as none)."""
+def read_config(source: str, local: bool) -> dict:
+    """`config.json` of a folder or hub id ({} when it cannot be read here)."""
     from transformers.utils import cached_file
 
     try:
         path = Path(source) / "config.json" if local else cached_file(source, "config.json")
         config = json.loads(Path(path).read_text())
     except (OSError, ValueError, TypeError):
-        return None
-    return native_kind_of(config) if isinstance(config, dict) else None
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def native_kind(source: str, local: bool) -> str | None:
+    """The NATIVE key ("llada", "dream", "sdar", "fast_dllm_qwen") that `config.json` names by model type or
+    architecture, else None (a hub id that cannot be read here counts as none)."""
+    return native_kind_of(read_config(source, local))
+
+
+def load_transformers_model(kind: str, source: str, dtype: torch.dtype):
+    """A model transformers implements (TRANSFORMERS_CLASSES), loaded with its class as its users load it."""
+    import transformers
+
+    model_class = getattr(transformers, TRANSFORMERS_CLASSES[kind], None)
+    if model_class is None:
+        raise UsageError(f"{kind} checkpoints need transformers with {TRANSFORMERS_CLASSES[kind]} (5.x); this is "
+                         f"transformers {transformers.__version__}")
+    # torch's grouped_mm (transformers' default for mixture-of-experts layers) takes no float64: the plain loop then
+    extra = {"experts_implementation": "eager"} if dtype == torch.float64 else {}
+    model = model_class.from_pretrained(source, **dtype_kwarg(dtype), **extra)
+    return model.config, model
 
 
 def dtype_kwarg(dtype: torch.dtype) -> dict:

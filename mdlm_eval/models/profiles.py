@@ -10,6 +10,7 @@ LLaDA2 (model_type "llada2_moe"; "llada21_moe" in public copies of LLaDA2.1's co
 (`<|endoftext|>`, LLaDA2's generate `eos_id`), end of turn `<|role_end|>`; logits aligned with positions.
 End of turn (EOT) for every family: the token the tokenizer's chat template closes an assistant turn with
 (`<|eot_id|>` LLaDA, `<|im_end|>` Dream, `<|role_end|>` LLaDA2), unless config.json names `eot_token_id`.
+DiffusionGemma (model_type "diffusion_gemma"): no mask token (uniform-noise canvases), `mask_id` None.
 Other families (the toy model among them) need a mask token in their config or tokenizer.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Family:
     name: str
     shift_logits: bool = False
     mask_id: int | None = None  # used when neither config nor tokenizer names one
+    mask_free: bool = False  # no mask token: the canvas is noised with uniform random tokens (DiffusionGemma)
 
 
 FAMILIES = {
@@ -38,13 +40,14 @@ FAMILIES = {
     "llada2_moe": Family("llada2", mask_id=156895),
     "llada21_moe": Family("llada2", mask_id=156895),
     "llada2": Family("llada2", mask_id=156895),
+    "diffusion_gemma": Family("diffusion_gemma", mask_free=True),
     "generic": Family("generic"),
 }
 
 
 @dataclass(frozen=True)
 class TokenIds:
-    mask_id: int
+    mask_id: int | None  # None: the family has no mask token (DiffusionGemma)
     eos_id: int
     eot_id: int | None
 
@@ -67,7 +70,13 @@ def family_of(config, override: str | None = None) -> Family:
 
 
 def token_ids(config, tokenizer, family: Family, mask_id: int | None = None) -> TokenIds:
-    """Ids from the config, then the tokenizer, then the family's defaults; a missing mask id is an error."""
+    """Ids from the config, then the tokenizer, then the family's defaults; a missing mask id is an error (but for
+    a family without a mask token, where a given one is)."""
+    if family.mask_free:
+        if mask_id is not None:
+            raise UsageError(f"model family {family.name} has no mask token (its canvas starts from uniform random "
+                             f"tokens); drop mask_id={mask_id}")
+        return TokenIds(mask_id=None, eos_id=int(eos_of(config, tokenizer)), eot_id=end_of_turn_id(tokenizer))
     mask = mask_id if mask_id is not None else getattr(config, "mask_token_id", None)
     if mask is None:
         mask = tokenizer.mask_token_id if tokenizer.mask_token is not None else family.mask_id
@@ -76,12 +85,16 @@ def token_ids(config, tokenizer, family: Family, mask_id: int | None = None) -> 
             f"model family '{getattr(config, 'model_type', '?')}' is unknown and names no mask token; "
             f"pass mask_id=ID or family={'|'.join(n for n in FAMILIES if n != 'generic')}"
         )
-    eos = getattr(config, "eos_token_id", None)
-    eos = eos if isinstance(eos, int) else tokenizer.eos_token_id
     eot = getattr(config, "eot_token_id", None)
     if eot is None:
         eot = end_of_turn_id(tokenizer)
-    return TokenIds(mask_id=int(mask), eos_id=int(eos), eot_id=eot)
+    return TokenIds(mask_id=int(mask), eos_id=int(eos_of(config, tokenizer)), eot_id=eot)
+
+
+def eos_of(config, tokenizer) -> int:
+    """config.json's `eos_token_id` when it is one id, else the tokenizer's."""
+    eos = getattr(config, "eos_token_id", None)
+    return eos if isinstance(eos, int) else tokenizer.eos_token_id
 
 
 END_OF_TURN_NAMES = ("<|eot_id|>", "<|im_end|>", "<|role_end|>")  # LLaDA / Llama-3, Dream / Qwen, LLaDA2 / Ling
