@@ -11,15 +11,16 @@ that one instead. The order, the same in `mdlm-eval run`, `lm_eval --model mdlm`
 3. the preset's own.
 
 A block that spans the whole canvas of a preset that is not full diffusion by design (whose block is not null)
-is warned about once: that decode is full diffusion. On a block-causal model (config.json `block_causal`, e.g.
-`toy-bd`), a decoder block other than the model's `trained_block_length` is warned about once, naming both.
+is warned about once: that decode is full diffusion. On a block-causal model (`toy-bd`, SDAR, LLaDA2, Fast-dLLM v2:
+`model_files.trained_block_length`), a decoder block other than the one it was trained with is warned about once,
+naming both (some papers vary it on purpose).
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from mdlm_eval.model_files import local_config
+from mdlm_eval.model_files import local_config, trained_block_length
 
 _warned: set[tuple] = set()
 
@@ -65,9 +66,8 @@ def warn_full_diffusion(decoder: str, block_length: int | None, gen_length: int)
 
 def warn_trained_block(model: str, block_length: int | None) -> None:
     """Once per process and setting: a decoder block that differs from a block-causal model's trained block."""
-    config = local_config(model)
-    trained = config.get("trained_block_length")
-    if not config.get("block_causal") or not isinstance(trained, int) or block_length in (None, trained):
+    trained = trained_block_length(local_config(model))
+    if trained is None or block_length in (None, trained):
         return
     if (key := ("trained", str(model), block_length)) in _warned:
         return

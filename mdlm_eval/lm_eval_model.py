@@ -341,6 +341,8 @@ class MDLMLM(LM):
                       "nfe": out.nfe_per_row[row], "gen_length": gen_length, "seconds": seconds,
                       "prompt_tokens": int(mask[row].sum()), "tokens_to_eos": through_eos[row],
                       "tpf": through_eos[row] / out.nfe_per_row[row]}
+            if out.store_passes_per_row is not None:
+                record["store_passes"] = out.store_passes_per_row[row]
             if self.trace:
                 record["trace_step"] = out.trace.step[row].tolist()
                 record["trace_eos"] = torch.isin(generated[row], stop_ids).int().tolist()

@@ -72,6 +72,17 @@ def transformers_kind_of(config: dict) -> str | None:
     return kind if kind in TRANSFORMERS_CLASSES else None
 
 
+def trained_block_length(config: dict) -> int | None:
+    """The block size a block-causal checkpoint was trained with, from its config.json (None: not block-causal):
+    the toy-bd's `trained_block_length`, SDAR's `block_size`, Fast-dLLM v2's `bd_size`, LLaDA2's `block_length`
+    (its configs name none: its `generate`'s 32)."""
+    kind = native_kind_of(config)
+    value = (config.get("trained_block_length") if config.get("block_causal") else
+             config.get("block_size") if kind == "sdar" else config.get("bd_size") if kind == "fast_dllm_qwen" else
+             config.get("block_length", 32) if kind in ("llada2_moe", "llada21_moe") else None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def check_folder(folder: Path, needs_code: bool = True) -> None:
     """A Hugging Face model folder: config.json, weights, tokenizer, and the code its auto_map names."""
     if not folder.is_dir():

@@ -294,6 +294,8 @@ def build_manifest(config: RunConfig, spec, steps: int | None, gen_length: int, 
         "samples": n,
         "nfe_total": nfe_total,
         "nfe_per_sample": nfe_total / n if n else 0.0,
+        # block-causal models: the passes that only store finished blocks in the exact block cache, beside NFE
+        "store_passes_per_sample": mean([r["store_passes"] for r in per_sample if "store_passes" in r]),
         "tokens_per_forward": n * gen_length / nfe_total if nfe_total else 0.0,
         **parallelism.run_fields(per_sample, spec, gen_length),  # tpf (to the first EOS), llada8b_macs_per_token
         "wall_seconds": wall,

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from mdlm_eval.decoding import load_spec, planned_nfe
 from mdlm_eval.decoding.spec import STEP_WORDS
 from mdlm_eval.errors import UsageError
+from mdlm_eval.model_files import local_config, trained_block_length
 from mdlm_eval.yaml_file import read_mapping
 from mdlm_eval.runner import DEFAULT_OUTPUT, RunConfig, run_dir, run_evaluation
 from mdlm_eval.terminal import fit
@@ -239,6 +240,22 @@ def _rule(entry: Any, index: int, where: str) -> dict[str, list[Any]]:
 # ---- expanding a grid into cells ----
 
 
+def cell_nfe(spec, length: int, model_block: int | None) -> int | str:
+    """Forward passes per sample of a cell: the decoder's plan at L, "adaptive" when decided while decoding. On a
+    block-causal model a row's blocks start at its first prompt token, so it decodes ceil(L / B) or one more block
+    (docs/models.md, "Block diffusion"): a range "lo-hi" of the plan per block times those blocks."""
+    if model_block is None:
+        nfe = planned_nfe(spec, length)
+        return "adaptive" if nfe is None else nfe
+    from mdlm_eval.decoding.loop import per_block_steps
+
+    block = spec.block_length or model_block
+    spec = spec.with_overrides(block_length=block)
+    fewest = -(-length // block)
+    plans = [planned_nfe(per_block_steps(spec, length, n * block), n * block) for n in (fewest, fewest + 1)]
+    return "adaptive" if None in plans else f"{plans[0]}-{plans[1]}"
+
+
 def plan_cells(grid: Grid, output_path: str = DEFAULT_OUTPUT) -> list[Cell]:
     """Every cell of the grid not excluded, each checked against its decoder's plan; raises UsageError."""
     cells: list[Cell] = []
@@ -251,7 +268,8 @@ def plan_cells(grid: Grid, output_path: str = DEFAULT_OUTPUT) -> list[Cell]:
             continue
         label = cell_label(model, peft, decoder, steps, length)
         try:
-            nfe = planned_nfe(load_spec(decoder.preset).with_overrides(steps=steps, **decoder.overrides()), length)
+            nfe = cell_nfe(load_spec(decoder.preset).with_overrides(steps=steps, **decoder.overrides()), length,
+                           trained_block_length(local_config(model)))
         except UsageError as e:
             raise UsageError(f"{grid.source}: cell {label}: {e}; leave it out with an exclude rule") from None
         for template in grid.templates:
@@ -262,7 +280,7 @@ def plan_cells(grid: Grid, output_path: str = DEFAULT_OUTPUT) -> list[Cell]:
                 tasks=list(grid.tasks), limit=grid.limit, batch_size=grid.batch_size, output_path=output_path,
                 seed=grid.seed, trace=grid.trace, template=template,
             )
-            cells.append(Cell(config, "adaptive" if nfe is None else nfe))
+            cells.append(Cell(config, nfe))
     for i, rule in enumerate(grid.exclude):
         if not used[i]:
             raise UsageError(f"{grid.source}: exclude rule {i + 1} {rule} matches no cell (a misspelt value?)")

@@ -76,6 +76,7 @@ def test_run_writes_store_manifest_and_leaderboard(family, batched_run, monkeypa
     assert manifest["nfe_per_sample"] == 8 or adaptive
     (results,) = run_dir.rglob("results_*.json")
     block = ", block-causal 4" if adaptive else ""
+    assert (manifest["store_passes_per_sample"] is not None) == adaptive
     assert json.loads(results.read_text())["config"]["architecture"].endswith(
         block + (", token editing" if folder.name == "llada21" else ""))
     assert (run_dir / "store").is_dir()

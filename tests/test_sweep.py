@@ -217,3 +217,15 @@ def test_toy_sweep_end_to_end_then_leaderboard(tmp_path: Path) -> None:
     board = (tmp_path / "board" / "leaderboard.csv").read_text().splitlines()
     assert len(board) == 2 and board[1].startswith("toy,mdlm_toy,,eoser_ass,5,32,,") and "mdlm_toy_sudoku/acc" in board[0]
     assert (tmp_path / "board" / "leaderboard_plots" / "order_toy_eoser_ass_steps_5_L_32.png").is_file()
+
+
+def test_block_causal_cells_plan_a_range_of_blocks() -> None:
+    """A row of a block-causal model decodes ceil(L / B) blocks or one more (its blocks start at its first prompt
+    token): 4 or 5 blocks of 8 at L = 32."""
+    from mdlm_eval.decoding import load_spec
+
+    assert sweep.cell_nfe(load_spec("semi_ar").with_overrides(block_length=8), 32, 8) == "16-20"
+    assert sweep.cell_nfe(load_spec("semi_ar"), 32, 8) == "16-32"  # the decoder names blocks of 32: 1 or 2
+    assert sweep.cell_nfe(load_spec("eoser_ass"), 32, 8) == "12-15"  # floor(log2 8) = 3 passes a block
+    assert sweep.cell_nfe(load_spec("llada2"), 32, 8) == "adaptive"
+    assert sweep.cell_nfe(load_spec("semi_ar").with_overrides(block_length=8), 32, None) == 16

@@ -19,7 +19,7 @@ import torch
 from mdlm_eval.decoding.block_canvas import BlockCanvas
 from mdlm_eval.decoding.commit import CommitRule, StepInput, make_commit_rule
 from mdlm_eval.decoding.eos import make_eos_policy
-from mdlm_eval.decoding.cache import make_block_forward
+from mdlm_eval.decoding.cache import BlockCausalForward, make_block_forward
 from mdlm_eval.decoding.noise import RowNoise
 from mdlm_eval.decoding.ranking import RANKINGS
 from mdlm_eval.decoding.sampling import make_sampler
@@ -54,6 +54,7 @@ class DecodeOutput:
     trace: Trace | None = None
     nfe_per_row: list[int] | None = None  # the passes each row took part in: its NFE when decoded alone
     encoder_passes_per_row: list[int] | None = None  # encoder-decoder models (DiffusionGemma): one per canvas
+    store_passes_per_row: list[int] | None = None  # block-causal models: passes that only store finished blocks
 
 
 def make_plan(spec: DecoderSpec, gen_length: int) -> list[Step]:
@@ -143,6 +144,7 @@ def decode(
         spec = block_causal_spec(spec, model)
         canvas = BlockCanvas.lay_out(input_ids, attention_mask, gen_length, spec.block_length, mask_id,
                                      eos_ids[0] if eos_ids else 0)
+        spec = per_block_steps(spec, gen_length, canvas.gen_length)
         input_ids, attention_mask, gen_length = canvas.x, canvas.attention_mask, canvas.gen_length
     rule = make_commit_rule(spec, gen_length)
     if rule.edits and not getattr(model, "token_editing", False):
@@ -187,7 +189,7 @@ def decode(
     unmasked_at = torch.full((batch, gen_length), -1, dtype=torch.long, device=device) if trace else None
     unmasked_score = torch.full((batch, gen_length), torch.nan, device=device) if trace else None
 
-    nfe, row_steps = 0, [0] * batch
+    nfe, row_steps, row_blocks = 0, [0] * batch, [0] * batch
     block, step_in_block = 0, 0
     while True:
         left = block_counts(x, mask_id)
@@ -270,6 +272,7 @@ def decode(
             unmasked_score[sel, gen] = torch.where(chosen, dense.to(unmasked_score.dtype), unmasked_score[sel, gen])
         for r in rows:
             row_steps[r] += 1
+            row_blocks[r] += step_in_block == 0
         step_in_block += 1
 
     if canvas is not None:  # back to [prompt as given ++ the L requested tokens]
@@ -277,7 +280,25 @@ def decode(
         if trace:
             unmasked_at, unmasked_score = canvas.generated(unmasked_at), canvas.generated(unmasked_score)
     run_trace = Trace(unmasked_at, unmasked_score, max(row_steps)) if trace else None
-    return DecodeOutput(sequences=x, nfe=nfe, trace=run_trace, nfe_per_row=row_steps)
+    stores = None
+    if isinstance(forward, BlockCausalForward):  # as alone: the prompt's full blocks, then one per block after the first
+        B = spec.block_length
+        stores = [max(n - 1, 0) + (int(canvas.prompt_lengths[r]) >= B and n > 0) for r, n in enumerate(row_blocks)]
+    return DecodeOutput(sequences=x, nfe=nfe, trace=run_trace, nfe_per_row=row_steps, store_passes_per_row=stores)
+
+
+def per_block_steps(spec: DecoderSpec, gen_length: int, canvas_length: int) -> DecoderSpec:
+    """An integer step budget on a block canvas, as a budget per block: `steps` over the ceil(L / B) blocks of the
+    L requested tokens, the same per block on the canvas's blocks (so a row's passes do not depend on how many
+    blocks the rows beside it need). Step words are proportions of the canvas already."""
+    if not isinstance(spec.steps, int):
+        return spec
+    blocks = -(-gen_length // spec.block_length)
+    if spec.steps % blocks:
+        raise UsageError(f"on a block-causal model steps are a budget per block: {spec.steps} steps do not divide "
+                         f"evenly over the {blocks} blocks of {spec.block_length} in L={gen_length}; give a multiple "
+                         f"of {blocks} or a step word (full, half)")
+    return spec.with_overrides(steps=spec.steps // blocks * (canvas_length // spec.block_length))
 
 
 def block_causal_spec(spec: DecoderSpec, model) -> DecoderSpec:

@@ -30,7 +30,9 @@ from mdlm_eval.model_files import (NATIVE, TRANSFORMERS_CLASSES, WEIGHT_FILES, c
                                     transformers_kind_of)
 from mdlm_eval.models.profiles import Family, ShiftedLogits, TokenIds, family_of, token_ids
 
-TRUSTED_HUB_IDS = re.compile(r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+|inclusionAI/LLaDA2\.[\w.-]+)$")
+TRUSTED_HUB_IDS = re.compile(  # the publishers' own repositories: their code runs without --trust-remote-code
+    r"^(GSAI-ML/LLaDA-[\w.-]+|Dream-org/Dream-[\w.-]+|inclusionAI/LLaDA2\.[\w.-]+|JetAstra/SDAR-[\w.-]+"
+    r"|Gen-Verse/TraDo-[\w.-]+|Efficient-Large-Model/Fast_dLLM_v2_[\w.-]+)$")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 

@@ -173,3 +173,38 @@ def test_the_block_cache_decodes_as_uncached(toy_bd, decoder, monkeypatch):
     uncached = decode(toy_bd, ids, decoder, **settings)
     assert torch.equal(cached.sequences, uncached.sequences)
     assert cached.nfe_per_row == uncached.nfe_per_row
+
+
+def test_store_passes_per_row_are_those_of_the_row_alone(toy_bd):
+    """The exact cache's extra passes (the prompt's full blocks, then each block finished), counted as alone."""
+    rows = [prompt(n, 60 + n)[0] for n in (5, 13, 8)]
+    width = max(len(r) for r in rows)
+    ids, mask = torch.full((3, width), EOS), torch.zeros((3, width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
+    settings = dict(gen_length=L, block_length=B, mask_id=MASK, eos_token_ids=[EOS])
+    batch = decode(toy_bd, ids, "semi_ar", attention_mask=mask, **settings)
+    for i, r in enumerate(rows):
+        alone = decode(toy_bd, r[None], "semi_ar", **settings)
+        assert batch.store_passes_per_row[i] == alone.store_passes_per_row[0]
+    assert sorted(batch.store_passes_per_row) != [0, 0, 0]
+    no_stop = dict(settings, eos_token_ids=[])
+    assert decode(toy_bd, rows[0][None], "semi_ar", **no_stop).store_passes_per_row == [2]  # 3 blocks, no full one
+    assert decode(toy_bd, rows[1][None], "semi_ar", **no_stop).store_passes_per_row == [3]  # 13 tokens: 1 full
+
+
+def test_integer_steps_are_a_budget_per_block(toy_bd):
+    """8 steps for L = 16 in blocks of 8: 4 a block, whatever number of blocks a row's canvas has (a prompt of 8
+    needs 2, one of 5 needs 3), so a padded row decodes as alone."""
+    rows = [prompt(n, 70 + n)[0] for n in (8, 5)]
+    ids, mask = torch.full((2, 8), EOS), torch.zeros((2, 8), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, 8 - len(r):], mask[i, 8 - len(r):] = r, 1
+    settings = dict(gen_length=L, block_length=B, steps=8, mask_id=MASK, eos_token_ids=[])
+    batch = decode(toy_bd, ids, "semi_ar", attention_mask=mask, **settings)
+    for i, r in enumerate(rows):
+        alone = decode(toy_bd, r[None], "semi_ar", **settings)
+        assert torch.equal(batch.sequences[i, 8:], alone.sequences[0, len(r):])
+        assert batch.nfe_per_row[i] == alone.nfe == (8 if len(r) == 8 else 2 + 8)  # 3 masks in the first block
+    with pytest.raises(UsageError, match="7 steps do not divide evenly over the 2 blocks"):
+        decode(toy_bd, rows[0][None], "semi_ar", **dict(settings, steps=7))

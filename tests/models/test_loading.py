@@ -52,6 +52,10 @@ def test_missing_folder_and_untrusted_code(toy_copy, tmp_path):
         load_model(str(toy_copy), trust_remote_code=False)
     assert TRUSTED_HUB_IDS.match("GSAI-ML/LLaDA-8B-Instruct") and TRUSTED_HUB_IDS.match("Dream-org/Dream-v0-Instruct-7B")
     assert not TRUSTED_HUB_IDS.match("someone/LLaDA-8B-Instruct")
+    for hub_id in ("inclusionAI/LLaDA2.1-mini", "JetAstra/SDAR-1.7B-Chat", "Gen-Verse/TraDo-4B-Instruct",
+                   "Efficient-Large-Model/Fast_dLLM_v2_7B"):
+        assert TRUSTED_HUB_IDS.match(hub_id)
+    assert not TRUSTED_HUB_IDS.match("JetAstra/SDAR-1.7B-Chat/../../x") and not TRUSTED_HUB_IDS.match("x/SDAR-1.7B")
 
 
 def test_cuda_requested_without_gpu():

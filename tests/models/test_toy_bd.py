@@ -75,3 +75,14 @@ def test_a_block_other_than_the_trained_one_is_warned_about_once(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "block_length 4 differs from the block length 8 that block-causal model toy-bd was trained with" in err
+
+
+def test_each_block_diffusion_family_names_its_trained_block():
+    from mdlm_eval.model_files import trained_block_length
+
+    assert trained_block_length({"model_type": "sdar", "block_size": 4}) == 4
+    assert trained_block_length({"model_type": "Fast_dLLM_Qwen", "bd_size": 32}) == 32
+    assert trained_block_length({"model_type": "llada2_moe"}) == 32  # LLaDA2's configs name none: generate's 32
+    assert trained_block_length({"model_type": "mdlm_toy", "block_causal": True, "trained_block_length": 8}) == 8
+    assert trained_block_length({"model_type": "llada"}) is None and trained_block_length({}) is None
+
