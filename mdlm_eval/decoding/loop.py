@@ -181,10 +181,11 @@ def decode(
         own_prompt = attention_mask[:, :prompt_len].sum(1).tolist()
     rank = torch.arange(max(b.end - b.start for b in rule.blocks), device=device).unsqueeze(0)
     block_counts = BlockCounts(rule, prompt_len, device)
-    # an editing rule draws x0 at every generated position of the block (masks and committed tokens alike)
-    generated = canvas.own_columns() if canvas is not None else torch.ones((batch, gen_length), dtype=torch.bool,
-                                                                            device=device)
-    sizes = block_counts.count(generated) if rule.edits else None
+    generated, sizes = None, None  # an editing rule draws x0 at every generated position of the block
+    if rule.edits:
+        generated = canvas.own_columns() if canvas is not None else torch.ones((batch, gen_length), dtype=torch.bool,
+                                                                                device=device)
+        sizes = block_counts.count(generated)
     stopped = canvas.stopped if canvas is not None else [False] * batch
     unmasked_at = torch.full((batch, gen_length), -1, dtype=torch.long, device=device) if trace else None
     unmasked_score = torch.full((batch, gen_length), torch.nan, device=device) if trace else None
