@@ -178,6 +178,7 @@ class Llada2MoeModelLM(PreTrainedModel):
     _no_split_modules = ["Llada2DecoderLayer"]
     supports_gradient_checkpointing = True
     block_causal = True
+    supports_block_cache = True  # windows with past_key_values and logits_range: the loop's exact block cache
 
     def __init__(self, config: Llada2MoeConfig):
         super().__init__(config)
