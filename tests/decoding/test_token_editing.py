@@ -64,3 +64,22 @@ def test_padded_rows_edit_as_alone(editing_toy):
 def test_a_model_that_does_not_edit_is_refused_in_one_line(toy_bd):  # noqa: F811
     with pytest.raises(UsageError, match="re-writes committed tokens.*llada21_moe"):
         decode(toy_bd, prompt(5, 0), "llada21_speed", gen_length=16, mask_id=MASK, eos_token_ids=[EOS])
+
+
+def test_editing_through_the_block_cache_decodes_as_uncached(monkeypatch):
+    """LLaDA2's native model takes the exact block cache: editing passes read it as the uncached loop reads the
+    whole canvas (same tokens, same passes per row, left-padded batch, float64)."""
+    model = native("llada2_tiny")
+    monkeypatch.setattr(model, "token_editing", True)
+    rows = [torch.randint(3, 60, (n,), generator=torch.Generator().manual_seed(n)) for n in (3, 9, 6)]
+    width = max(len(r) for r in rows)
+    ids, mask = torch.full((3, width), 2), torch.zeros((3, width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
+    settings = dict(gen_length=10, block_length=4, threshold=0.2, editing_threshold=0.1, mask_id=63,
+                    eos_token_ids=[60], attention_mask=mask)
+    cached = decode(model, ids, "llada21_speed", **settings)
+    monkeypatch.setattr(type(model), "supports_block_cache", False)
+    uncached = decode(model, ids, "llada21_speed", **settings)
+    assert torch.equal(cached.sequences, uncached.sequences) and cached.nfe_per_row == uncached.nfe_per_row
+    assert cached.store_passes_per_row is not None and uncached.store_passes_per_row is None
