@@ -72,7 +72,8 @@ class RunConfig:
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block()[0]),
-                                  ("sub_block_length", self.sub_block_length), ("block_num", self.block_num), ("temperature", self.temperature),
+                                  ("sub_block_length", self.sub_block_length), ("block_num", self.block_num),
+                                  ("temperature", self.temperature),
                                   ("threshold", self.threshold), ("cache", self.cache))
                 if v is not None}
 

@@ -74,7 +74,8 @@ def test_run_writes_store_manifest_and_leaderboard(family, batched_run, monkeypa
     out, run_dir = batched_run
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["samples"] == 8
-    adaptive = folder.name in ("sdar", "llada2", "llada21", "fast_dllm_v2", "fast_dllm_v2_generate")  # llada2's and llada21's rules are
+    adaptive = folder.name in ("sdar", "llada2", "llada21", "fast_dllm_v2",
+                               "fast_dllm_v2_generate")  # llada2's and llada21's rules are
     assert manifest["nfe_per_sample"] == 8 or adaptive
     (results,) = run_dir.rglob("results_*.json")
     block = ", block-causal 4" if adaptive else ""

@@ -204,8 +204,9 @@ class SubBlockForward(Forward):
         if full:
             sel = torch.tensor(full, device=x.device)
             am = None if attention_mask is None else attention_mask[sel, :a + self.B]
-            out = self.model(x[sel, a:a + self.B], attention_mask=am, past_key_values=self._past([rows[i] for i in full], a),
-                             window_start=a, use_cache=True, logits_range=(block_start, block_end), **self.model_kwargs)
+            past = self._past([rows[i] for i in full], a)
+            out = self.model(x[sel, a:a + self.B], attention_mask=am, past_key_values=past, window_start=a,
+                             use_cache=True, logits_range=(block_start, block_end), **self.model_kwargs)
             for n, i in enumerate(full):
                 self.block[rows[i]] = (a, [(k[n:n + 1], v[n:n + 1]) for k, v in out.past_key_values])
                 logits[i] = out.logits[n:n + 1]

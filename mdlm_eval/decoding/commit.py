@@ -418,6 +418,7 @@ class FastDLLMV2Rule(CommitRule):
                                self.spec.sub_block_length or self.spec.block_length)
 
     def select(self, step):
+        # Fast-dLLM v2: unmask_idx = x1_p > threshold, then unmask_idx[x1_p.argmax()] = True (masks only)
         over = (step.score > self.spec.threshold) & step.candidates
         return over | take_top_k(step, 1)
 

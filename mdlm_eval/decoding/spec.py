@@ -14,17 +14,19 @@ from mdlm_eval.yaml_file import read_mapping
 SAMPLERS = ("llada", "dream")  # how x0 is drawn (`mdlm_eval.decoding.sampling`)
 SCHEDULES = ("uniform", "ascending")
 COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic", "edit", "fast_dllm_v2")
-ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "edit", "fast_dllm_v2")  # the number of forward passes is decided while decoding
+# the number of forward passes is decided while decoding
+ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "edit", "fast_dllm_v2")
 RULE_FIELDS = {  # the spec fields only some commit rules read
-    "threshold": ("threshold", "wino", "dynamic", "edit", "fast_dllm_v2"), "threshold_back": ("wino",), "factor": ("factor",),
-    "gamma": ("eb",), "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
+    "threshold": ("threshold", "wino", "dynamic", "edit", "fast_dllm_v2"), "threshold_back": ("wino",),
+    "factor": ("factor",), "gamma": ("eb",), "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
     "editing_threshold": ("edit",), "max_post_steps": ("edit",), "sub_block_length": ("fast_dllm_v2",),
 }
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
 GAMMA_SCHEDULES = ("linear", "power")
 CACHES = ("none", "prefix", "dual")  # block caches (Fast-dLLM), `decoding/cache.py`
-OWN_FORWARD_COMMITS = ("wino", "fast_dllm_v2")  # rules that bring their own forward pass (`CommitRule.make_forward`): no cache
+# rules that bring their own forward pass (`CommitRule.make_forward`): no cache
+OWN_FORWARD_COMMITS = ("wino", "fast_dllm_v2")
 STEP_WORDS = ("log", "half", "full")
 
 Steps = Union[int, str]
