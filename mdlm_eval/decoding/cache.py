@@ -142,14 +142,17 @@ class SubBlockForward(Forward):
       x[s] is masked; else a pass over x[s:s + S] alone that reads the prefix and the block cache, the window's
       own keys and values replacing the cached ones. Its logits of position s would be its own output s (the
       reference's `cat(logits[:, :1], logits[:, :-1])`), which is never read: x[s] is not masked there.
+      Without `use_block_cache`, every pass of a sub-block is a whole-block pass.
 
     Every row keeps its own caches (rows of a sub-block differ in which pass they take, and a row with no mask in
     a sub-block skips it). Prompt blocks a row needs but has not stored yet are stored first (`store_passes`,
     not counted, as `BlockCausalForward`'s)."""
 
-    def __init__(self, model, prompt_len: int, mask_id: int, block_length: int, sub_block_length: int):
+    def __init__(self, model, prompt_len: int, mask_id: int, block_length: int, sub_block_length: int,
+                 use_block_cache: bool = True):
         super().__init__(model)
         self.g, self.mask_id, self.B, self.S = prompt_len, mask_id, block_length, sub_block_length
+        self.use_block_cache = use_block_cache  # False: every pass over the whole block
         self.prefix: dict[int, list] = {}  # batch row -> per layer (K, V) [1, h, upto, d]
         self.upto: dict[int, int] = {}  # batch row -> columns its prefix cache holds
         self.block: dict[int, tuple[int, list]] = {}  # batch row -> (block start, per layer (K, V) of the block)
@@ -199,7 +202,8 @@ class SubBlockForward(Forward):
             self._store(x, attention_mask, behind, rows, a)
             self.store_passes += 1
         s = a + (block_start - a) // self.S * self.S  # the sub-block
-        full = [i for i in every if self.block.get(rows[i], (None,))[0] != a or bool(x[i, s] == self.mask_id)]
+        full = [i for i in every if not self.use_block_cache or self.block.get(rows[i], (None,))[0] != a
+                or bool(x[i, s] == self.mask_id)]
         logits = [None] * len(rows)
         if full:
             sel = torch.tensor(full, device=x.device)

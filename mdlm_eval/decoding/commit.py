@@ -415,7 +415,7 @@ class FastDLLMV2Rule(CommitRule):
         if self.spec.cfg_scale > 0:
             raise UsageError("commit fast_dllm_v2 cannot take cfg_scale: Fast-dLLM v2's passes have no guidance")
         return SubBlockForward(model, prompt_len, mask_id, self.spec.block_length,
-                               self.spec.sub_block_length or self.spec.block_length)
+                               self.spec.sub_block_length or self.spec.block_length, self.spec.use_block_cache)
 
     def select(self, step):
         # Fast-dLLM v2: unmask_idx = x1_p > threshold, then unmask_idx[x1_p.argmax()] = True (masks only)

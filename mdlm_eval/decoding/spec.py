@@ -20,6 +20,7 @@ RULE_FIELDS = {  # the spec fields only some commit rules read
     "threshold": ("threshold", "wino", "dynamic", "edit", "fast_dllm_v2"), "threshold_back": ("wino",),
     "factor": ("factor",), "gamma": ("eb",), "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
     "editing_threshold": ("edit",), "max_post_steps": ("edit",), "sub_block_length": ("fast_dllm_v2",),
+    "use_block_cache": ("fast_dllm_v2",),
 }
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
@@ -49,6 +50,8 @@ class DecoderSpec:
     block_length    uniform: tokens per semi-autoregressive block; None = one block (full diffusion)
     sub_block_length  fast_dllm_v2: tokens per sub-block inside each block (None: the whole block); it divides
                     block_length, which stays the model's attention block
+    use_block_cache fast_dllm_v2: a sub-block's passes read the rest of its block from the last whole-block pass
+                    (Fast-dLLM v2's `use_block_cache=True`); false: every pass runs over the whole block
     block_num       ascending: number of right-anchored blocks
     remasking       ranking of masked positions: low_confidence | random | margin | entropy
     eos_policy      none | logits_eos_inf | confidence_eos_eot_inf | eoser
@@ -79,6 +82,7 @@ class DecoderSpec:
     steps: Steps | None = "half"
     block_length: int | None = None
     sub_block_length: int | None = None
+    use_block_cache: bool = True
     block_num: int = 1
     remasking: str = "low_confidence"
     eos_policy: str = "none"
@@ -120,6 +124,12 @@ class DecoderSpec:
             object.__setattr__(self, field, value)
         if self.block_length is not None and self.block_length < 1:
             raise UsageError(f"block_length must be >= 1, got {self.block_length}")
+        flag = str(self.use_block_cache).lower()
+        if flag not in ("true", "false"):
+            raise UsageError(f"use_block_cache must be true or false, got {self.use_block_cache!r}")
+        object.__setattr__(self, "use_block_cache", flag == "true")
+        if not self.use_block_cache and self.commit != "fast_dllm_v2":
+            raise UsageError(f"use_block_cache is read by commit fast_dllm_v2 only, not by commit {self.commit}")
         if self.sub_block_length is not None:
             if self.commit != "fast_dllm_v2":
                 raise UsageError(f"sub_block_length is read by commit fast_dllm_v2 only, not by commit {self.commit}")

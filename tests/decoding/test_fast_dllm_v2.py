@@ -39,14 +39,16 @@ def prompt(length):
     return torch.randint(3, 60, (1, length), generator=torch.Generator().manual_seed(length))
 
 
-def compare(raw, length, block, sub, threshold, stop, max_new_tokens):
+def compare(raw, length, block, sub, threshold, stop, max_new_tokens, use_block_cache=True):
     ids = prompt(length)
     ref, nfe = fast_dllm_v2_generate(raw, ids, max_new_tokens=max_new_tokens, block_length=block,
-                                     sub_block_length=sub, threshold=threshold, mask_id=MASK, stop_id=stop)
+                                     sub_block_length=sub, threshold=threshold, mask_id=MASK, stop_id=stop,
+                                     use_block_cache=use_block_cache)
     # the reference returns B (max_new_tokens // B) - (P mod B) + 1 tokens (cut after a stop id)
     gen_length = block * (max_new_tokens // block) - length % block + 1
     out = decode(ShiftedLogits(raw), ids, "fast_dllm_v2", gen_length=gen_length, block_length=block,
-                 sub_block_length=sub, threshold=threshold, mask_id=MASK, eos_token_ids=[] if stop is None else [stop])
+                 sub_block_length=sub, threshold=threshold, mask_id=MASK, eos_token_ids=[] if stop is None else [stop],
+                 use_block_cache=use_block_cache)
     theirs = ref[0, length:]
     assert torch.equal(out.sequences[0, :length], ids[0])
     assert torch.equal(out.sequences[0, length:length + len(theirs)], theirs)
@@ -69,6 +71,12 @@ def test_preset_is_fast_dllm_v2_generate(raw, length, threshold, stop):
 def test_sub_blocks_of_4_in_blocks_of_8(raw, length, threshold):
     """Here the block cache changes the tokens (see below), so these cases tell its passes from whole-block ones."""
     compare(raw, length, 8, 4, threshold, STOP, 16)
+
+
+@pytest.mark.parametrize("length", [3, 6, 9, 16])
+def test_without_the_block_cache(raw, length):
+    """`use_block_cache=False` (the default of the reference's signature): every pass over the whole block."""
+    compare(raw, length, 8, 4, 0.3, STOP, 16, use_block_cache=False)
 
 
 @pytest.mark.parametrize("length", [40, 64])
@@ -124,6 +132,7 @@ class Refuse(torch.nn.Module):
     (dict(sub_block_length=3), "sub_block_length 3 does not divide block_length 4"),
     (dict(steps=8), "steps must be null"),
     (dict(sub_block_length=2, commit="threshold"), "read by commit fast_dllm_v2 only"),
+    (dict(use_block_cache="sometimes"), "use_block_cache must be true or false"),
 ])
 def test_bad_settings_are_refused_in_one_line(raw, overrides, message):
     with pytest.raises(UsageError, match=message) as error:
