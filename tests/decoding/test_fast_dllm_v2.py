@@ -1,6 +1,6 @@
-"""`fast_dllm_v2` is Fast-dLLM v2's own `generate` (`reference.fast_dllm_v2_generate`, block cache on) token for token
-with the same forward passes, at batch 1 in float64 on the fast_dllm_v2_tiny fixture, and each row of a
-left-padded batch decodes as alone."""
+"""`fast_dllm_v2` is Fast-dLLM v2's own `generate` (`reference.fast_dllm_v2_generate`, with its block cache and
+without) token for token with the same forward passes, at batch 1 in float64 on the fast_dllm_v2_tiny fixture, and
+each row of a left-padded batch decodes as alone."""
 import pytest
 import torch
 
@@ -8,7 +8,6 @@ from mdlm_eval import decode
 from mdlm_eval.decoding.reference import fast_dllm_v2_generate
 from mdlm_eval.errors import UsageError
 from mdlm_eval.models.profiles import ShiftedLogits
-
 from tests.decoding.test_block_diffusion import native
 
 MASK, STOP = 63, 15  # 15 is among the tokens the fixture proposes most, so rows stop mid-block
