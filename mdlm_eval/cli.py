@@ -87,6 +87,7 @@ def run(
     steps: str = typer.Option(None, "--steps", help="Forward passes: an int, log, half or full (default: the preset's)."),
     gen_length: int = typer.Option(None, "--gen-length", help="Tokens generated (default: the toy's, else 256)."),
     block_length: int = typer.Option(None, "--block-length", help="Semi-autoregressive block length."),
+    sub_block_length: int = typer.Option(None, "--sub-block-length", help="fast_dllm_v2: tokens per sub-block of a block (default: the preset's)."),
     block_num: int = typer.Option(None, "--block-num", help="Ascending step sizes: number of blocks."),
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature (default: the preset's, 0)."),
     cache: str = typer.Option(None, "--cache", help="Block cache: none, prefix or dual (Fast-dLLM; default: the preset's, none)."),
@@ -109,7 +110,7 @@ def run(
 
     config = RunConfig(
         model=model, peft=peft, decoder=decoder, steps=steps, gen_length=gen_length, block_length=block_length,
-        block_num=block_num, temperature=temperature, cache=cache, threshold=threshold, tasks=tasks.split(",") if tasks else None,
+        sub_block_length=sub_block_length, block_num=block_num, temperature=temperature, cache=cache, threshold=threshold, tasks=tasks.split(",") if tasks else None,
         limit=int(limit) if limit is not None and limit >= 1 else limit,
         batch_size=batch_size if batch_size == "auto" or not batch_size.isdigit() else int(batch_size),
         output_path=output_path, seed=seed,

@@ -3,9 +3,10 @@
     lm_eval --model mdlm --model_args pretrained=toy,decoder=eoser_ass,steps=log --tasks mdlm_toy_countdown
 
 Model arguments: pretrained, peft, decoder (preset or YAML), gen_length (else the task's max_gen_toks),
-the decoder fields (steps, block_length, block_num, temperature, cfg_scale, remasking, eos_policy,
-gamma_schedule, eos_min_gamma, eos_max_gamma, cache, sampler, top_p, top_k), batch_size (int or auto),
-max_batch_size, device, dtype, family, mask_id, trust_remote_code, native (LLaDA and Dream checkpoints: the
+the decoder fields (steps, block_length, sub_block_length, use_block_cache, block_num, temperature, cfg_scale,
+remasking, eos_policy, gamma_schedule, eos_min_gamma, eos_max_gamma, commit, threshold, threshold_back,
+editing_threshold, max_post_steps, factor, gamma, eps, alg_temp, cache, sampler, top_p, top_k), batch_size (int
+or auto), max_batch_size, device, dtype, family, mask_id, trust_remote_code, native (LLaDA and Dream checkpoints: the
 native implementation, default true), mc_num, seed, store (a folder: finished samples are kept there and
 reused), trace, chat (auto | none). Per-task `generation_kwargs` apply on top of the decoder fields. Model
 arguments win over lm-eval's own `--batch_size`, `--max_batch_size` and `--device` options.
@@ -48,10 +49,11 @@ from mdlm_eval.store import SampleStore, sample_key
 from mdlm_eval.training.objectives import masked_ce_over_p
 
 log = logging.getLogger(__name__)
-DECODER_FIELDS = ("steps", "block_length", "block_num", "temperature", "cfg_scale", "remasking", "eos_policy",
-                  "gamma_schedule", "eos_min_gamma", "eos_max_gamma", "commit", "threshold", "threshold_back",
-                  "factor", "gamma", "eps", "alg_temp", "cache", "sampler", "top_p", "top_k", "editing_threshold",
-                  "max_post_steps", "t_min", "t_max", "stability_threshold", "confidence_threshold")
+DECODER_FIELDS = ("steps", "block_length", "sub_block_length", "use_block_cache", "block_num", "temperature",
+                  "cfg_scale", "remasking", "eos_policy", "gamma_schedule", "eos_min_gamma", "eos_max_gamma",
+                  "commit", "threshold", "threshold_back", "editing_threshold", "max_post_steps", "factor", "gamma",
+                  "eps", "alg_temp", "cache", "sampler", "top_p", "top_k", "t_min", "t_max", "stability_threshold",
+                  "confidence_threshold")
 DEFAULT_GEN_LENGTH = 256
 
 

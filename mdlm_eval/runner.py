@@ -42,6 +42,7 @@ class RunConfig:
     steps: int | str | None = None
     gen_length: int | None = None
     block_length: int | None = None
+    sub_block_length: int | None = None  # fast_dllm_v2's sub-blocks (None: the preset's)
     block_num: int | None = None
     temperature: float | None = None
     threshold: float | None = None
@@ -71,7 +72,8 @@ class RunConfig:
 
     def decoder_overrides(self) -> dict:
         return {k: v for k, v in (("steps", self.steps), ("block_length", self.block()[0]),
-                                  ("block_num", self.block_num), ("temperature", self.temperature),
+                                  ("sub_block_length", self.sub_block_length), ("block_num", self.block_num),
+                                  ("temperature", self.temperature),
                                   ("threshold", self.threshold), ("cache", self.cache))
                 if v is not None}
 
@@ -93,12 +95,14 @@ class RunConfig:
 
 
 def setting_name(config: RunConfig) -> str:
-    """`<decoder>_steps-<steps>_L<gen_length>[_bl..][_bn..][_T..][_tau..][_cache-..][_seed..][_limit..]`."""
+    """`<decoder>_steps-<steps>_L<gen_length>[_bl..][_sb..][_bn..][_T..][_tau..][_cache-..][_seed..][_limit..]`."""
     spec = config.spec()
     steps = "uncapped" if spec.steps is None else spec.steps  # an adaptive rule without a cap
     name = f"{spec.name}_steps-{steps}_L{config.resolved_gen_length()}"
     if (block := config.block()[0]) is not None:  # given, or the model's for the preset: never passes for another
         name += f"_bl{block}"
+    if config.sub_block_length is not None:
+        name += f"_sb{config.sub_block_length}"
     if config.block_num is not None:
         name += f"_bn{config.block_num}"
     if spec.temperature:

@@ -5,8 +5,8 @@ sampling on (each row draws from its own stream): the same generations, store, m
 Dream (the `dream_tiny` fixture) runs Dream's published evaluation sampler (`dream_instruct_eval`: entropy,
 temperature 0.1, top_p 0.9); LLaDA (random weights, the toy tokenizer) runs `semi_ar` at temperature 0.5; the
 block-diffusion families SDAR, LLaDA2 and Fast-dLLM v2 (random weights, the toy tokenizer, blocks of 4) run
-`llada2` at temperature 0.5 on the block canvas with its block cache; LLaDA2.1 runs its token editing
-(`llada21_speed`) at temperature 0.5."""
+`llada2` at temperature 0.5 on the block canvas with its block cache, and Fast-dLLM v2 its own `fast_dllm_v2`
+(sub-blocks of 2); LLaDA2.1 runs its token editing (`llada21_speed`) at temperature 0.5."""
 import json
 import sys
 from pathlib import Path
@@ -30,6 +30,8 @@ FAMILIES = {
                                           temperature="0.5")),
     "fast_dllm_v2": (make_fast_dllm_v2_folder, dict(decoder="llada2", gen_length="16", block_length="4",
                                                     temperature="0.5")),
+    "fast_dllm_v2_generate": (make_fast_dllm_v2_folder, dict(decoder="fast_dllm_v2", gen_length="16",
+                                                             sub_block_length="2", temperature="0.5")),
 }
 
 
@@ -72,11 +74,12 @@ def test_run_writes_store_manifest_and_leaderboard(family, batched_run, monkeypa
     out, run_dir = batched_run
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["samples"] == 8
-    adaptive = folder.name in ("sdar", "llada2", "llada21", "fast_dllm_v2")  # llada2's and llada21's rules are
+    adaptive = folder.name in ("sdar", "llada2", "llada21", "fast_dllm_v2", "fast_dllm_v2_generate")  # their rules are
     assert manifest["nfe_per_sample"] == 8 or adaptive
     (results,) = run_dir.rglob("results_*.json")
     block = ", block-causal 4" if adaptive else ""
-    assert (manifest["store_passes_per_sample"] is not None) == adaptive
+    # the exact block cache's store passes, beside NFE (Fast-dLLM v2's generate counts its store passes as steps)
+    assert (manifest["store_passes_per_sample"] is not None) == (adaptive and folder.name != "fast_dllm_v2_generate")
     assert json.loads(results.read_text())["config"]["architecture"].endswith(
         block + (", token editing" if folder.name == "llada21" else ""))
     assert (run_dir / "store").is_dir()

@@ -11,7 +11,12 @@ shared block at a time, and a row's positions, blocks and attention are those of
 
 The references stop after the block in which a stop id appears (SDAR's `stopping_criteria_idx`, the block-level
 stop of LLaDA2's serving loops): here a row whose generated tokens hold an EOS id when a block begins has its
-remaining masks set to the first EOS id, so it takes part in no further pass.
+remaining masks set to the first EOS id, so it takes part in no further pass. Fast-dLLM v2's `generate` stops
+mid-block, before any pass, once the first stop id among the generated tokens has no mask before it (`settled`).
+
+Fast-dLLM v2 commits a block's first token from the pass that stores the block before it (`first_by_store`): a
+last block whose only requested position is its first then holds no other masks (the reference never decodes
+them), so `gen_length` = B (max_new_tokens // B) - (P mod B) + 1 reproduces its output and its passes exactly.
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ class BlockCanvas:
 
     @classmethod
     def lay_out(cls, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, gen_length: int,
-                block_length: int, mask_id: int, pad_id: int) -> "BlockCanvas":
+                block_length: int, mask_id: int, pad_id: int, first_by_store: bool = False) -> "BlockCanvas":
         batch, width = input_ids.shape
         real = (torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None
                 else attention_mask.bool())
@@ -45,15 +50,18 @@ class BlockCanvas:
         start = int((lengths - tail).max())
         blocks = -(-(tail + gen_length) // block_length)  # ceil((q_r + L) / B)
         total = start + int(blocks.max()) * block_length
+        ends = blocks * block_length
+        if first_by_store:  # a last block needed for its first token only: that token alone
+            ends = torch.where((tail + gen_length) % block_length == 1, tail + gen_length, ends)
         x = input_ids.new_full((batch, total), pad_id)
         mask = torch.zeros((batch, total), dtype=torch.long, device=input_ids.device)
         for r in range(batch):
-            p, q, end = int(lengths[r]), int(tail[r]), start + int(blocks[r]) * block_length
+            p, q, end = int(lengths[r]), int(tail[r]), start + int(ends[r])
             x[r, start + q - p:start + q] = input_ids[r][real[r]]
             x[r, start + q:end] = mask_id
             mask[r, start + q - p:end] = 1
         padded = not bool(mask.all())
-        return cls(x, mask if padded else None, start, total - start, tail, blocks * block_length, lengths,
+        return cls(x, mask if padded else None, start, total - start, tail, ends, lengths,
                    input_ids, gen_length, [False] * batch)
 
     def own_columns(self) -> torch.Tensor:
@@ -62,11 +70,13 @@ class BlockCanvas:
         column = torch.arange(self.gen_length, device=self.x.device)
         return (column >= self.tail.unsqueeze(1)) & (column < self.ends.unsqueeze(1))
 
-    def stop_after_eos(self, eos_ids: Sequence[int], mask_id: int) -> bool:
-        """Mark every row whose generated tokens hold an EOS id as stopped and set its remaining masks to the first
-        EOS id; True if any row stopped now."""
+    def stop_after_eos(self, eos_ids: Sequence[int], mask_id: int, settled: bool = False) -> bool:
+        """Mark every row whose generated tokens hold an EOS id (`settled`: one with no mask before it) as stopped
+        and set its remaining masks to the first EOS id; True if any row stopped now."""
         generated = self.x[:, self.prompt_len:]
         eos = torch.isin(generated, torch.tensor(list(eos_ids), device=generated.device)) & self.own_columns()
+        if settled:
+            eos &= (generated == mask_id).cumsum(1) == 0
         now = [r for r, hit in enumerate(eos.any(1).tolist()) if hit and not self.stopped[r]]
         if not now:
             return False

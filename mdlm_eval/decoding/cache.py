@@ -129,6 +129,105 @@ class BlockCausalForward(Forward):
         return out.logits, block_start
 
 
+class SubBlockForward(Forward):
+    """The passes of Fast-dLLM v2's `generate` with `use_block_cache=True` (the hub checkpoint
+    Efficient-Large-Model/Fast_dLLM_v2_7B, modeling.py), for `FastDLLMV2Rule`, on a shifted-logits model
+    (`ShiftedLogits`: the logits of position i are output i - 1). Blocks of B hold sub-blocks of S.
+
+    - A window at a block's first position a: one pass over the positions not yet cached ([a - B, a); the prompt's
+      full blocks at the first block: the prefill) that appends them to the prefix cache; its last output is the
+      logits of position a (the reference's `next_token`).
+    - A window in the sub-block [s, s + S): a full-block pass over x[a:a + B] reading the prefix cache, which also
+      keeps the block's keys and values (the block cache), when the row has no block cache for this block yet or
+      x[s] is masked; else a pass over x[s:s + S] alone that reads the prefix and the block cache, the window's
+      own keys and values replacing the cached ones. Its logits of position s would be its own output s (the
+      reference's `cat(logits[:, :1], logits[:, :-1])`), which is never read: x[s] is not masked there.
+      Without `use_block_cache`, every pass of a sub-block is a whole-block pass.
+
+    Every row keeps its own caches (rows of a sub-block differ in which pass they take, and a row with no mask in
+    a sub-block skips it). Prompt blocks a row needs but has not stored yet are stored first (`store_passes`,
+    not counted, as `BlockCausalForward`'s)."""
+
+    def __init__(self, model, prompt_len: int, mask_id: int, block_length: int, sub_block_length: int,
+                 use_block_cache: bool = True):
+        super().__init__(model)
+        self.g, self.mask_id, self.B, self.S = prompt_len, mask_id, block_length, sub_block_length
+        self.use_block_cache = use_block_cache  # False: every pass over the whole block
+        self.prefix: dict[int, list] = {}  # batch row -> per layer (K, V) [1, h, upto, d]
+        self.upto: dict[int, int] = {}  # batch row -> columns its prefix cache holds
+        self.block: dict[int, tuple[int, list]] = {}  # batch row -> (block start, per layer (K, V) of the block)
+        self.store_passes = 0
+
+    def _past(self, rows: list[int], upto: int, block: bool = False):
+        if upto == 0 and not block:
+            return None
+        layers = []
+        for i in range(len(self.prefix.get(rows[0], [])) or len(self.block[rows[0]][1])):
+            parts = [[], []]
+            for r in rows:
+                for j in (0, 1):
+                    kv = [self.prefix[r][i][j][:, :, :upto]] if upto else []
+                    parts[j].append(torch.cat(kv + [self.block[r][1][i][j]], 2) if block else kv[0])
+            layers.append((torch.cat(parts[0]), torch.cat(parts[1])))
+        return tuple(layers)
+
+    def _store(self, x, attention_mask, idx: list[int], rows: list[int], a: int) -> torch.Tensor:
+        """Append [upto, a) to the prefix cache of the call's rows `idx`; the logits of position a, [len(idx), 1, V]."""
+        logits = [None] * len(idx)
+        for u in sorted({self.upto.get(rows[i], 0) for i in idx}):
+            group = [i for i in idx if self.upto.get(rows[i], 0) == u]
+            sel = torch.tensor(group, device=x.device)
+            am = None if attention_mask is None else attention_mask[sel, :a]
+            out = self.model(x[sel, u:a], attention_mask=am, past_key_values=self._past([rows[i] for i in group], u),
+                             window_start=u, use_cache=True, logits_range=(a, a + 1), **self.model_kwargs)
+            for n, i in enumerate(group):
+                r = rows[i]
+                fresh = [(k[n:n + 1], v[n:n + 1]) for k, v in out.past_key_values]
+                self.prefix[r] = fresh if u == 0 else [
+                    (torch.cat([k, nk], 2), torch.cat([v, nv], 2)) for (k, v), (nk, nv) in zip(self.prefix[r], fresh)]
+                self.upto[r] = a
+                logits[idx.index(i)] = out.logits[n:n + 1]
+        return torch.cat(logits)
+
+    def __call__(self, x, attention_mask, block_start, block_end, first_step_of_block):
+        rows = self.rows.tolist() if self.rows is not None else list(range(x.shape[0]))
+        every = list(range(len(rows)))
+        a = self.g + (block_start - self.g) // self.B * self.B  # the attention block holding the window
+        if block_start == a:  # the block's first token: the pass that stores what precedes it
+            if any(self.upto.get(r, 0) >= a for r in rows):
+                raise RuntimeError(f"the first token of the block at {a} needs a pass that stores the block before it")
+            return self._store(x, attention_mask, every, rows, a), a
+        behind = [i for i in every if self.upto.get(rows[i], 0) < a]
+        if behind:  # prompt blocks of rows that had no mask before this window (not a pass of the reference's)
+            self._store(x, attention_mask, behind, rows, a)
+            self.store_passes += 1
+        s = a + (block_start - a) // self.S * self.S  # the sub-block
+        full = [i for i in every if not self.use_block_cache or self.block.get(rows[i], (None,))[0] != a
+                or bool(x[i, s] == self.mask_id)]
+        logits = [None] * len(rows)
+        if full:
+            sel = torch.tensor(full, device=x.device)
+            am = None if attention_mask is None else attention_mask[sel, :a + self.B]
+            past = self._past([rows[i] for i in full], a)
+            out = self.model(x[sel, a:a + self.B], attention_mask=am, past_key_values=past, window_start=a,
+                             use_cache=True, logits_range=(block_start, block_end), **self.model_kwargs)
+            for n, i in enumerate(full):
+                self.block[rows[i]] = (a, [(k[n:n + 1], v[n:n + 1]) for k, v in out.past_key_values])
+                logits[i] = out.logits[n:n + 1]
+        cached = [i for i in every if i not in full]
+        if cached:
+            sel = torch.tensor(cached, device=x.device)
+            am = None if attention_mask is None else attention_mask[sel, :a + self.B]
+            first = max(block_start, s + 1)  # position s's logits need output s - 1, outside the window
+            out = self.model(x[sel, s:s + self.S], attention_mask=am,
+                             past_key_values=self._past([rows[i] for i in cached], a, block=True), window_start=s,
+                             logits_range=(first, block_end), **self.model_kwargs)
+            part = out.logits if first == block_start else torch.cat([out.logits[:, :1], out.logits], 1)
+            for n, i in enumerate(cached):
+                logits[i] = part[n:n + 1]
+        return torch.cat(logits), block_start
+
+
 def make_block_forward(model: torch.nn.Module, spec: DecoderSpec, rule, prompt_len: int, mask_id: int) -> Forward:
     """The loop's forward for `spec.cache`, checked first; uncached models with block-cache support get
     block-only logits, block-causal ones their exact block cache."""

@@ -38,6 +38,7 @@ class Block:
     start: int  # generation coordinates: the block is canvas[prompt_len + start : prompt_len + end]
     end: int
     cap: int | None  # the most forward passes the block may take (None: until it has no masks)
+    counted: bool = True  # its passes count in NFE (False: the prompt's prefill, which no reference counts)
 
 
 @dataclass
@@ -86,6 +87,8 @@ class CommitRule:
     adaptive = False  # the number of forward passes is decided while decoding
     needs_noise = False
     edits = False  # may re-write committed tokens: x0 is drawn at the block's committed positions too
+    stops_mid_block = False  # a row stops before any pass once its first EOS has no mask before it (else at blocks)
+    first_by_store = False  # a block's first token comes from the pass that stores the block before it
 
     def __init__(self, spec: DecoderSpec, gen_length: int):
         self.spec, self.gen_length = spec, gen_length
@@ -369,6 +372,53 @@ class EditRule(CommitRule):
                 if not edited:
                     self.closed.add(key)
         return fill | edit
+
+
+@register("fast_dllm_v2")
+class FastDLLMV2Rule(CommitRule):
+    """Fast-dLLM v2's `generate` (arXiv 2509.26328; the hub checkpoint Efficient-Large-Model/Fast_dLLM_v2_7B's
+    modeling.py), on a block-causal model with shifted logits. Each block of B = `block_length` (the model's
+    attention block): its first token is the argmax of the last prediction of the pass that stores the block before
+    it (for the first decoded block, when P mod B = 0: of the prompt's prefill, a pass the reference does not
+    count), then its sub-blocks of S = `sub_block_length` in order, each until it has no mask: every mask with
+    p(x0) > threshold, and always the most probable (`x1_p.argmax`, leftmost on ties). `SubBlockForward` makes the
+    passes; a row stops before any pass once its first stop id has no mask before it."""
+
+    adaptive = True
+    stops_mid_block = True
+    first_by_store = True
+
+    def layout(self):
+        width = self.spec.block_length or self.gen_length
+        sub = self.spec.sub_block_length or width
+        blocks = []
+        for a in range(0, self.gen_length, width):
+            blocks.append(Block(a, a + 1, 1, counted=a > 0))  # the first token: one pass, the store's
+            for s in range(a, min(a + width, self.gen_length), sub):  # sub-block 0 without that first token
+                if max(s, a + 1) < min(s + sub, a + width):
+                    blocks.append(Block(max(s, a + 1), min(s + sub, a + width), None))
+        return blocks
+
+    def make_forward(self, model, prompt_len, mask_id):
+        from mdlm_eval.decoding.cache import SubBlockForward
+
+        name = type(getattr(model, "model", model)).__name__
+        if not getattr(model, "block_causal", False):
+            raise UsageError(f"commit fast_dllm_v2 (sub-blocks of {self.spec.sub_block_length}) is Fast-dLLM v2's "
+                             f"block-diffusion decode; {name} is bidirectional")
+        if getattr(model, "logits_lead", 0) != 1 or not getattr(model, "supports_block_cache", False):
+            raise UsageError(f"commit fast_dllm_v2 takes a block's first token from the previous block's last "
+                             f"prediction, which needs shifted logits (output i predicts token i + 1, Fast-dLLM v2) "
+                             f"and block-cache windows; {name} has not both")
+        if self.spec.cfg_scale > 0:
+            raise UsageError("commit fast_dllm_v2 cannot take cfg_scale: Fast-dLLM v2's passes have no guidance")
+        return SubBlockForward(model, prompt_len, mask_id, self.spec.block_length,
+                               self.spec.sub_block_length or self.spec.block_length, self.spec.use_block_cache)
+
+    def select(self, step):
+        # Fast-dLLM v2: unmask_idx = x1_p > threshold, then unmask_idx[x1_p.argmax()] = True (masks only)
+        over = (step.score > self.spec.threshold) & step.candidates
+        return over | take_top_k(step, 1)
 
 
 def make_commit_rule(spec: DecoderSpec, gen_length: int) -> CommitRule:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import torch
 
 from mdlm_eval.decoding.block_canvas import BlockCanvas
-from mdlm_eval.decoding.commit import CommitRule, StepInput, make_commit_rule
+from mdlm_eval.decoding.commit import COMMIT_RULES, CommitRule, StepInput, make_commit_rule
 from mdlm_eval.decoding.eos import make_eos_policy
 from mdlm_eval.decoding.cache import BlockCausalForward, make_block_forward
 from mdlm_eval.decoding.noise import RowNoise
@@ -143,7 +143,7 @@ def decode(
     if getattr(model, "block_causal", False):  # block diffusion: the model's blocks, laid out per row
         spec = block_causal_spec(spec, model)
         canvas = BlockCanvas.lay_out(input_ids, attention_mask, gen_length, spec.block_length, mask_id,
-                                     eos_ids[0] if eos_ids else 0)
+                                     eos_ids[0] if eos_ids else 0, COMMIT_RULES[spec.commit].first_by_store)
         spec = per_block_steps(spec, gen_length, canvas.gen_length)
         input_ids, attention_mask, gen_length = canvas.x, canvas.attention_mask, canvas.gen_length
     rule = make_commit_rule(spec, gen_length)
@@ -202,7 +202,8 @@ def decode(
             block, step_in_block = block + 1, 0  # the block ends when no row takes part in it, or at its cap
         if block == len(rule.blocks):
             break
-        if canvas is not None and step_in_block == 0 and canvas.stop_after_eos(eos_ids, mask_id):
+        if canvas is not None and (step_in_block == 0 or rule.stops_mid_block) and \
+                canvas.stop_after_eos(eos_ids, mask_id, rule.stops_mid_block):
             continue  # rows whose EOS came in a finished block are done (the references' per-block stop)
         spans = rule.blocks[block]
         start, end = prompt_len + spans.start, prompt_len + spans.end
@@ -216,7 +217,7 @@ def decode(
         # (1) forward
         forward.rows = index
         logits, offset = forward(xa, attention_mask if index is None else am, start, end, step_in_block == 0)
-        nfe += 1
+        nfe += spans.counted
         window = xa[:, start:end]
         candidates = window == mask_id  # [b, W]
         editable = None
@@ -272,7 +273,7 @@ def decode(
                 unmasked_at[sel, gen] = unmasked_at[sel, gen].masked_fill(remasked, -1)
             unmasked_score[sel, gen] = torch.where(chosen, dense.to(unmasked_score.dtype), unmasked_score[sel, gen])
         for r in rows:
-            row_steps[r] += 1
+            row_steps[r] += spans.counted
             row_blocks[r] += step_in_block == 0
         step_in_block += 1
 

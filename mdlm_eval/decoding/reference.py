@@ -555,3 +555,80 @@ def editing_generate(model, prompt, gen_length=32, block_length=8, threshold=0.7
         if eos_id is not None and not (generated == mask_id).any() and (generated == eos_id).any():
             break
     return x, nfe, edits
+
+
+@torch.no_grad()
+def fast_dllm_v2_generate(model, prompt, max_new_tokens=8, block_length=4, sub_block_length=2, threshold=0.9,
+                          mask_id=151665, stop_id=None, use_block_cache=True):
+    """Batch 1, temperature 0: Fast-dLLM v2's `generate` (the hub checkpoint Efficient-Large-Model/Fast_dLLM_v2_7B,
+    modeling.py; copied in github Satgoy152/DualDiffusion at commit 189fa7a). `model` is the raw block-causal model
+    (output i predicts token i + 1, as the checkpoint's own code returns it), called with the
+    `models/block_causal.py` windows in place of the checkpoint's `DynamicCache`s.
+
+    Prefill when P > B: one pass over the prompt's full blocks stores them; when P mod B = 0 its last output's argmax
+    is the next token. Then max_new_tokens // B times: stop if a stop id was generated; masks up to the next block
+    end; loop: stop when the first stop id after this block's start has no mask before it; when the block has no
+    mask, one pass over it stores it and its last output's argmax is appended (the next block's first token), and
+    the block ends; else each sub-block of S in order, while it has masks and no stop: a pass, logits shifted by
+    `cat(l[:, :1], l[:, :-1])`, x0 = argmax of softmax (in the logits' dtype), p = p(x0) at masks (-inf elsewhere),
+    commit p > threshold and the argmax of p. The pass: with `use_block_cache`, over the whole block (its keys and
+    values kept as the block cache, reset per block) when there is no block cache or the sub-block's first
+    position is masked, else over the sub-block alone reading the prefix and block caches; without it, over the
+    whole block. The prefill is not counted; every other pass is (`step_count`). The output is cut after the first
+    stop id. Returns (sequence [1, P + n], forward passes)."""
+    B, S, P = block_length, sub_block_length, prompt.shape[1]
+    x, nfe, cache = prompt.clone(), 0, None
+
+    def cat_cache(first, second):
+        return second if first is None else tuple(
+            (torch.cat([k, nk], 2), torch.cat([v, nv], 2)) for (k, v), (nk, nv) in zip(first, second))
+
+    def stopped(n):  # a stop id after n with no mask before it
+        hits = [] if stop_id is None else (x[0, n:] == stop_id).nonzero()
+        return len(hits) > 0 and not (x[0, n:n + int(hits[0])] == mask_id).any()
+
+    if P > B:  # the prefill
+        out = model(x[:, :P // B * B], use_cache=True, block_length=B)
+        cache = out.past_key_values
+        if P % B == 0:
+            x = torch.cat([x, out.logits[:, -1:].argmax(-1)], 1)
+    for _ in range(max_new_tokens // B):
+        if stop_id is not None and (x[0, P:] == stop_id).any():
+            break
+        n = x.shape[1]
+        x = torch.cat([x, torch.full((1, B - n % B), mask_id, dtype=torch.long, device=x.device)], 1)
+        a, block_cache = x.shape[1] - B, None
+        while True:
+            if stopped(n):
+                break
+            if not (x[0, a:] == mask_id).any():  # store the block; its last output is the next token
+                out = model(x[:, a:], past_key_values=cache, window_start=a, use_cache=True, block_length=B)
+                nfe += 1
+                cache = cat_cache(cache, out.past_key_values)
+                x = torch.cat([x, out.logits[:, -1:].argmax(-1)], 1)
+                break
+            for s in range(a, a + B, S):
+                while (x[0, s:s + S] == mask_id).any() and not stopped(n):
+                    if use_block_cache and block_cache is not None and x[0, s] != mask_id:
+                        past = cat_cache(cache, block_cache)
+                        raw = model(x[:, s:s + S], past_key_values=past, window_start=s, block_length=B).logits
+                        logits = torch.cat([raw[:, :1], raw[:, :-1]], 1)[0]
+                    else:
+                        out = model(x[:, a:a + B], past_key_values=cache, window_start=a, use_cache=True,
+                                    block_length=B)
+                        if use_block_cache:
+                            block_cache = out.past_key_values
+                        logits = torch.cat([out.logits[:, :1], out.logits[:, :-1]], 1)[0, s - a:s - a + S]
+                    nfe += 1
+                    p = torch.softmax(logits, dim=-1)
+                    x0 = p.argmax(-1)
+                    masked = x[0, s:s + S] == mask_id
+                    p0 = torch.where(masked, p.gather(-1, x0[:, None]).squeeze(-1), torch.tensor(-torch.inf,
+                                                                                                 dtype=p.dtype))
+                    take = p0 > threshold
+                    take[p0.argmax()] = True
+                    x[0, s:s + S] = torch.where(take & masked, x0, x[0, s:s + S])
+    hits = (x[0, P:] == stop_id).nonzero() if stop_id is not None else []
+    if len(hits):
+        x = x[:, :P + int(hits[0]) + 1]
+    return x, nfe

@@ -13,12 +13,15 @@ from mdlm_eval.yaml_file import read_mapping
 
 SAMPLERS = ("llada", "dream")  # how x0 is drawn (`mdlm_eval.decoding.sampling`)
 SCHEDULES = ("uniform", "ascending")
-COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic", "edit", "renoise")
-ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "edit", "renoise")  # passes decided while decoding
+COMMITS = ("count", "threshold", "factor", "eb", "dream", "dream_origin", "wino", "dynamic", "edit", "fast_dllm_v2",
+           "renoise")
+# the number of forward passes is decided while decoding
+ADAPTIVE_COMMITS = ("threshold", "factor", "eb", "wino", "edit", "fast_dllm_v2", "renoise")
 RULE_FIELDS = {  # the spec fields only some commit rules read
-    "threshold": ("threshold", "wino", "dynamic", "edit"), "threshold_back": ("wino",), "factor": ("factor",),
-    "gamma": ("eb", "renoise"), "eps": ("dream", "dream_origin"), "alg_temp": ("dream", "dream_origin"),
-    "editing_threshold": ("edit",), "max_post_steps": ("edit",),
+    "threshold": ("threshold", "wino", "dynamic", "edit", "fast_dllm_v2"), "threshold_back": ("wino",),
+    "factor": ("factor",), "gamma": ("eb", "renoise"), "eps": ("dream", "dream_origin"),
+    "alg_temp": ("dream", "dream_origin"), "editing_threshold": ("edit",), "max_post_steps": ("edit",),
+    "sub_block_length": ("fast_dllm_v2",), "use_block_cache": ("fast_dllm_v2",),
     "t_min": ("renoise",), "t_max": ("renoise",), "stability_threshold": ("renoise",),
     "confidence_threshold": ("renoise",),
 }
@@ -26,7 +29,8 @@ REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 EOS_POLICIES = ("none", "logits_eos_inf", "confidence_eos_eot_inf", "eoser")
 GAMMA_SCHEDULES = ("linear", "power")
 CACHES = ("none", "prefix", "dual")  # block caches (Fast-dLLM), `decoding/cache.py`
-OWN_FORWARD_COMMITS = ("wino",)  # rules that bring their own forward pass (`CommitRule.make_forward`): no cache
+# rules that bring their own forward pass (`CommitRule.make_forward`): no cache
+OWN_FORWARD_COMMITS = ("wino", "fast_dllm_v2")
 STEP_WORDS = ("log", "half", "full")
 UNIFORM_NOISE_MODEL_TYPES = ("diffusion_gemma",)  # config.json model_type of models without a mask token
 
@@ -42,6 +46,8 @@ class DecoderSpec:
                     wino (WINO: wide-in, narrow-out re-masking) | dynamic (SDAR `low_confidence_dynamic`,
                     LLaDA2 `generate`: confidence > threshold if at least k such, else the top k; k as count's) |
                     edit (LLaDA2.1 token editing: dynamic with k = 1, and committed tokens re-written) |
+                    fast_dllm_v2 (Fast-dLLM v2 `generate`: in sub-blocks, confidence > threshold and always the
+                    best; a block's first token from the pass that stores the block before it) |
                     renoise (models without a mask token, DiffusionGemma: the canvas starts from uniform random
                     tokens, entropy-bound acceptance, the rest re-noised; `decoding/uniform_canvas.py`)
     schedule        count: uniform (LLaDA blocks, equal counts per step) | ascending (ASS: 1, 2, 4, ... tokens)
@@ -52,6 +58,10 @@ class DecoderSpec:
                     canvas length)
     block_length    tokens per semi-autoregressive block, None = one block (full diffusion); ascending: None =
                     ASS over the whole canvas, B = ASS inside each block of B (a block-causal model's blocks)
+    sub_block_length  fast_dllm_v2: tokens per sub-block inside each block (None: the whole block); it divides
+                    block_length, which stays the model's attention block
+    use_block_cache fast_dllm_v2: a sub-block's passes read the rest of its block from the last whole-block pass
+                    (Fast-dLLM v2's `use_block_cache=True`); false: every pass runs over the whole block
     block_num       ascending over the whole canvas: number of right-anchored blocks
     remasking       ranking of masked positions: low_confidence | random | margin | entropy
     eos_policy      none | logits_eos_inf | confidence_eos_eot_inf | eoser
@@ -87,6 +97,8 @@ class DecoderSpec:
     schedule: str = "uniform"
     steps: Steps | None = "half"
     block_length: int | None = None
+    sub_block_length: int | None = None
+    use_block_cache: bool = True
     block_num: int = 1
     remasking: str = "low_confidence"
     eos_policy: str = "none"
@@ -132,6 +144,20 @@ class DecoderSpec:
             object.__setattr__(self, field, value)
         if self.block_length is not None and self.block_length < 1:
             raise UsageError(f"block_length must be >= 1, got {self.block_length}")
+        flag = str(self.use_block_cache).lower()
+        if flag not in ("true", "false"):
+            raise UsageError(f"use_block_cache must be true or false, got {self.use_block_cache!r}")
+        object.__setattr__(self, "use_block_cache", flag == "true")
+        if not self.use_block_cache and self.commit != "fast_dllm_v2":
+            raise UsageError(f"use_block_cache is read by commit fast_dllm_v2 only, not by commit {self.commit}")
+        if self.sub_block_length is not None:
+            if self.commit != "fast_dllm_v2":
+                raise UsageError(f"sub_block_length is read by commit fast_dllm_v2 only, not by commit {self.commit}")
+            if self.sub_block_length < 1:
+                raise UsageError(f"sub_block_length must be >= 1, got {self.sub_block_length}")
+            if self.block_length is not None and self.block_length % self.sub_block_length:
+                raise UsageError(f"sub_block_length {self.sub_block_length} does not divide block_length "
+                                 f"{self.block_length}")
         if self.block_num < 1:
             raise UsageError(f"block_num must be >= 1, got {self.block_num}")
         for field, allowed in (
@@ -153,6 +179,9 @@ class DecoderSpec:
                 object.__setattr__(self, "steps", int(self.steps))
             except (TypeError, ValueError, OverflowError):
                 raise UsageError(f"steps '{self.steps}' must be an integer or one of {', '.join(STEP_WORDS)}") from None
+        if self.commit == "fast_dllm_v2" and self.steps is not None:
+            raise UsageError(f"commit fast_dllm_v2 decodes each sub-block until it has no mask (Fast-dLLM v2's "
+                             f"generate); steps must be null, got {self.steps}")
         if self.temperature < 0:
             raise UsageError(f"temperature must be >= 0, got {self.temperature}")
         if self.cfg_scale < 0:
@@ -233,6 +262,7 @@ class DecoderSpec:
 
 _NUMERIC = {
     "block_length": int,
+    "sub_block_length": int,
     "block_num": int,
     "eos_min_gamma": float,
     "eos_max_gamma": float,
@@ -253,7 +283,7 @@ _NUMERIC = {
     "stability_threshold": int,
     "confidence_threshold": float,
 }
-OPTIONAL = ("block_length", "top_p", "top_k")  # None (or "none") is a value
+OPTIONAL = ("block_length", "sub_block_length", "top_p", "top_k")  # None (or "none") is a value
 FIELD_NAMES = tuple(f.name for f in fields(DecoderSpec))
 
 
