@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
@@ -41,6 +41,9 @@ from mdlm_eval.decoding.commit import Block, CommitRule, register
 from mdlm_eval.decoding.noise import RowNoise
 from mdlm_eval.decoding.spec import UNIFORM_NOISE_MODEL_TYPES, DecoderSpec, check_noise
 from mdlm_eval.errors import UsageError
+
+if TYPE_CHECKING:
+    from mdlm_eval.decoding.loop import DecodeOutput
 
 
 def uniform_noise(model) -> bool:

@@ -8,17 +8,9 @@ import torch
 from mdlm_eval import decode
 from mdlm_eval.decoding.reference import block_diffusion_generate
 from mdlm_eval.errors import UsageError
-from mdlm_eval.model_files import resolve_pretrained
-from mdlm_eval.models.toy import MdlmToyModel
+from tests.decoding.tiny import assert_rows_decode_as_alone, left_padded
 
 MASK, EOS, L, B = 2, 0, 16, 8
-
-
-@pytest.fixture(scope="module")
-def toy_bd():
-    model = MdlmToyModel.from_pretrained(resolve_pretrained("toy-bd")[0], dtype=torch.float64).eval()
-    assert model.block_causal and model.trained_block_length == B
-    return model
 
 
 def prompt(length, seed):
@@ -42,17 +34,8 @@ def test_llada2_preset_is_llada2_generate(toy_bd, length, threshold):
 
 def test_padded_rows_decode_as_alone(toy_bd):
     rows = [prompt(n, 10 + n)[0] for n in (5, 13, 8)]
-    width = max(len(r) for r in rows)
-    ids = torch.full((3, width), EOS)
-    mask = torch.zeros((3, width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
-    batch = decode(toy_bd, ids, "sdar", gen_length=L, block_length=B, mask_id=MASK, eos_token_ids=[EOS],
-                   attention_mask=mask)
-    for i, r in enumerate(rows):
-        alone = decode(toy_bd, r[None], "sdar", gen_length=L, block_length=B, mask_id=MASK, eos_token_ids=[EOS])
-        assert torch.equal(batch.sequences[i, width:], alone.sequences[0, len(r):])
-        assert batch.nfe_per_row[i] == alone.nfe
+    assert_rows_decode_as_alone(toy_bd, rows, "sdar", EOS, gen_length=L, block_length=B, mask_id=MASK,
+                                eos_token_ids=[EOS])
 
 
 def ass_in_blocks(model, ids, gen_length, block_length):
@@ -92,16 +75,7 @@ def test_ascending_step_sizes_run_inside_each_block(toy_bd, length):
 
 def test_eoser_ass_in_blocks_decodes_padded_rows_as_alone(toy_bd):
     rows = [prompt(n, 50 + n)[0] for n in (5, 13, 8)]
-    width = max(len(r) for r in rows)
-    ids, mask = torch.full((3, width), EOS), torch.zeros((3, width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
-    settings = dict(gen_length=L, mask_id=MASK, eos_token_ids=[EOS])
-    batch = decode(toy_bd, ids, "eoser_ass", attention_mask=mask, **settings)
-    for i, r in enumerate(rows):
-        alone = decode(toy_bd, r[None], "eoser_ass", **settings)
-        assert torch.equal(batch.sequences[i, width:], alone.sequences[0, len(r):])
-        assert batch.nfe_per_row[i] == alone.nfe
+    assert_rows_decode_as_alone(toy_bd, rows, "eoser_ass", EOS, gen_length=L, mask_id=MASK, eos_token_ids=[EOS])
 
 
 def test_ascending_blocks_take_log2_b_steps_each():
@@ -135,16 +109,8 @@ def test_every_family_decodes_padded_rows_as_alone(name):
     """No peer tests this (diffusers' LLaDA2 pipeline drops the padding mask, its issue 13598)."""
     model = native(name)
     rows = [torch.randint(3, 60, (n,), generator=torch.Generator().manual_seed(n)) for n in (3, 9, 6)]
-    width = max(len(r) for r in rows)
-    ids, mask = torch.full((3, width), 2), torch.zeros((3, width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
-    settings = dict(gen_length=10, block_length=4, threshold=0.2, mask_id=63, eos_token_ids=[60])
-    batch = decode(model, ids, "llada2", attention_mask=mask, **settings)
-    for i, r in enumerate(rows):
-        alone = decode(model, r[None], "llada2", **settings)
-        assert torch.equal(batch.sequences[i, width:], alone.sequences[0, len(r):])
-        assert batch.nfe_per_row[i] == alone.nfe
+    assert_rows_decode_as_alone(model, rows, "llada2", 2, gen_length=10, block_length=4, threshold=0.2, mask_id=63,
+                                eos_token_ids=[60])
 
 
 @pytest.mark.parametrize("name", ["sdar_tiny", "llada2_tiny"])
@@ -162,11 +128,7 @@ def test_native_models_follow_llada2_generate(name):
 def test_the_block_cache_decodes_as_uncached(toy_bd, decoder, monkeypatch):
     """Finished blocks' keys and values are stored once and read after (SDAR's passes); the uncached loop feeds
     the whole canvas each pass. Same tokens and passes per row, on a left-padded batch (float64)."""
-    rows = [prompt(n, 20 + n)[0] for n in (4, 12, 9)]
-    width = max(len(r) for r in rows)
-    ids, mask = torch.full((3, width), EOS), torch.zeros((3, width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
+    ids, mask = left_padded([prompt(n, 20 + n)[0] for n in (4, 12, 9)], EOS)
     settings = dict(gen_length=24, block_length=B, mask_id=MASK, eos_token_ids=[EOS], attention_mask=mask)
     cached = decode(toy_bd, ids, decoder, **settings)
     monkeypatch.setattr(type(toy_bd), "supports_block_cache", False)
@@ -178,15 +140,9 @@ def test_the_block_cache_decodes_as_uncached(toy_bd, decoder, monkeypatch):
 def test_store_passes_per_row_are_those_of_the_row_alone(toy_bd):
     """The exact cache's extra passes (the prompt's full blocks, then each block finished), counted as alone."""
     rows = [prompt(n, 60 + n)[0] for n in (5, 13, 8)]
-    width = max(len(r) for r in rows)
-    ids, mask = torch.full((3, width), EOS), torch.zeros((3, width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
     settings = dict(gen_length=L, block_length=B, mask_id=MASK, eos_token_ids=[EOS])
-    batch = decode(toy_bd, ids, "semi_ar", attention_mask=mask, **settings)
-    for i, r in enumerate(rows):
-        alone = decode(toy_bd, r[None], "semi_ar", **settings)
-        assert batch.store_passes_per_row[i] == alone.store_passes_per_row[0]
+    batch, alone = assert_rows_decode_as_alone(toy_bd, rows, "semi_ar", EOS, **settings)
+    assert batch.store_passes_per_row == [out.store_passes_per_row[0] for out in alone]
     assert sorted(batch.store_passes_per_row) != [0, 0, 0]
     no_stop = dict(settings, eos_token_ids=[])
     assert decode(toy_bd, rows[0][None], "semi_ar", **no_stop).store_passes_per_row == [2]  # 3 blocks, no full one
@@ -197,14 +153,8 @@ def test_integer_steps_are_a_budget_per_block(toy_bd):
     """8 steps for L = 16 in blocks of 8: 4 a block, whatever number of blocks a row's canvas has (a prompt of 8
     needs 2, one of 5 needs 3), so a padded row decodes as alone."""
     rows = [prompt(n, 70 + n)[0] for n in (8, 5)]
-    ids, mask = torch.full((2, 8), EOS), torch.zeros((2, 8), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, 8 - len(r):], mask[i, 8 - len(r):] = r, 1
     settings = dict(gen_length=L, block_length=B, steps=8, mask_id=MASK, eos_token_ids=[])
-    batch = decode(toy_bd, ids, "semi_ar", attention_mask=mask, **settings)
-    for i, r in enumerate(rows):
-        alone = decode(toy_bd, r[None], "semi_ar", **settings)
-        assert torch.equal(batch.sequences[i, 8:], alone.sequences[0, len(r):])
-        assert batch.nfe_per_row[i] == alone.nfe == (8 if len(r) == 8 else 2 + 8)  # 3 masks in the first block
+    batch, _ = assert_rows_decode_as_alone(toy_bd, rows, "semi_ar", EOS, **settings)
+    assert batch.nfe_per_row == [8, 2 + 8]  # the second row's first block holds 3 masks: 2 passes
     with pytest.raises(UsageError, match="7 steps do not divide evenly over the 2 blocks"):
         decode(toy_bd, rows[0][None], "semi_ar", **dict(settings, steps=7))

@@ -9,6 +9,7 @@ from mdlm_eval.decoding.reference import fast_dllm_v2_generate
 from mdlm_eval.errors import UsageError
 from mdlm_eval.models.profiles import ShiftedLogits
 from tests.decoding.test_block_diffusion import native
+from tests.decoding.tiny import assert_rows_decode_as_alone
 
 MASK, STOP = 63, 15  # 15 is among the tokens the fixture proposes most, so rows stop mid-block
 
@@ -99,18 +100,9 @@ def test_the_grid_stops_mid_block_and_the_block_cache_matters(raw):
 def test_padded_rows_decode_as_alone(raw):
     model = ShiftedLogits(raw)
     rows = [prompt(n)[0] for n in (3, 8, 13, 6, 9)]  # P mod 4 = 3, 0, 1, 2, 1
-    width = max(len(r) for r in rows)
-    ids, mask = torch.full((len(rows), width), 2), torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
     for stop in ([], [STOP]):
-        settings = dict(gen_length=10, block_length=4, sub_block_length=2, threshold=0.3, mask_id=MASK,
-                        eos_token_ids=stop)
-        batch = decode(model, ids, "fast_dllm_v2", attention_mask=mask, **settings)
-        for i, r in enumerate(rows):
-            alone = decode(model, r[None], "fast_dllm_v2", **settings)
-            assert torch.equal(batch.sequences[i, width:], alone.sequences[0, len(r):])
-            assert batch.nfe_per_row[i] == alone.nfe
+        assert_rows_decode_as_alone(model, rows, "fast_dllm_v2", 2, gen_length=10, block_length=4, sub_block_length=2,
+                                    threshold=0.3, mask_id=MASK, eos_token_ids=stop)
 
 
 class Refuse(torch.nn.Module):

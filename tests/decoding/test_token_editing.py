@@ -7,13 +7,14 @@ import torch
 from mdlm_eval import decode
 from mdlm_eval.decoding.reference import editing_generate
 from mdlm_eval.errors import UsageError
-from tests.decoding.test_block_diffusion import EOS, MASK, native, prompt, toy_bd  # noqa: F401  (fixture)
+from tests.decoding.test_block_diffusion import EOS, MASK, native, prompt
+from tests.decoding.tiny import assert_rows_decode_as_alone, left_padded
 
 MODES = [(0.5, 0.0), (0.7, 0.5), (0.9, 0.3)]  # speed mode, quality mode, a strict one
 
 
 @pytest.fixture
-def editing_toy(toy_bd, monkeypatch):  # noqa: F811
+def editing_toy(toy_bd, monkeypatch):
     monkeypatch.setattr(toy_bd, "token_editing", True, raising=False)
     return toy_bd
 
@@ -49,19 +50,11 @@ def test_edit_preset_is_llada21_generate_on_the_llada2_fixture(monkeypatch):
 
 def test_padded_rows_edit_as_alone(editing_toy):
     rows = [prompt(n, 30 + n)[0] for n in (5, 13, 8)]
-    width = max(len(r) for r in rows)
-    ids, mask = torch.full((3, width), EOS), torch.zeros((3, width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
-    settings = dict(gen_length=16, block_length=8, mask_id=MASK, eos_token_ids=[EOS])
-    batch = decode(editing_toy, ids, "llada21_speed", attention_mask=mask, **settings)
-    for i, r in enumerate(rows):
-        alone = decode(editing_toy, r[None], "llada21_speed", **settings)
-        assert torch.equal(batch.sequences[i, width:], alone.sequences[0, len(r):])
-        assert batch.nfe_per_row[i] == alone.nfe
+    assert_rows_decode_as_alone(editing_toy, rows, "llada21_speed", EOS, gen_length=16, block_length=8, mask_id=MASK,
+                                eos_token_ids=[EOS])
 
 
-def test_a_model_that_does_not_edit_is_refused_in_one_line(toy_bd):  # noqa: F811
+def test_a_model_that_does_not_edit_is_refused_in_one_line(toy_bd):
     with pytest.raises(UsageError, match="re-writes committed tokens.*llada21_moe"):
         decode(toy_bd, prompt(5, 0), "llada21_speed", gen_length=16, mask_id=MASK, eos_token_ids=[EOS])
 
@@ -72,10 +65,7 @@ def test_editing_through_the_block_cache_decodes_as_uncached(monkeypatch):
     model = native("llada2_tiny")
     monkeypatch.setattr(model, "token_editing", True)
     rows = [torch.randint(3, 60, (n,), generator=torch.Generator().manual_seed(n)) for n in (3, 9, 6)]
-    width = max(len(r) for r in rows)
-    ids, mask = torch.full((3, width), 2), torch.zeros((3, width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
+    ids, mask = left_padded(rows, 2)
     settings = dict(gen_length=10, block_length=4, threshold=0.2, editing_threshold=0.1, mask_id=63,
                     eos_token_ids=[60], attention_mask=mask)
     cached = decode(model, ids, "llada21_speed", **settings)

@@ -45,3 +45,26 @@ class TinyMDLM(nn.Module):
         logits[..., EOS] += self.eos_bias * positions / 32
         logits[..., MASK] = -1e9  # a mask predictor never predicts the mask itself
         return SimpleNamespace(logits=logits)
+
+
+def left_padded(rows: list[torch.Tensor], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows as one left-padded batch: (ids, attention mask)."""
+    width = max(len(r) for r in rows)
+    ids, mask = torch.full((len(rows), width), pad), torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = r, 1
+    return ids, mask
+
+
+def assert_rows_decode_as_alone(model, rows: list[torch.Tensor], decoder, pad: int, **settings):
+    """Each row of the left-padded batch decodes as it does alone: the same tokens and forward passes. Returns
+    (the batch's output, each row's output alone)."""
+    from mdlm_eval import decode
+
+    ids, mask = left_padded(rows, pad)
+    batch = decode(model, ids, decoder, attention_mask=mask, **settings)
+    alone = [decode(model, r[None], decoder, **settings) for r in rows]
+    for i, (r, out) in enumerate(zip(rows, alone)):
+        assert torch.equal(batch.sequences[i, ids.shape[1]:], out.sequences[0, len(r):])
+        assert batch.nfe_per_row[i] == out.nfe
+    return batch, alone
