@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from mdlm_eval.block_default import warn_full_diffusion, warn_trained_block
 from mdlm_eval.decoding import DecoderSpec, decode
+from mdlm_eval.decoding.loop import block_causal_spec
 from mdlm_eval.decoding.cache import check_cache
 from mdlm_eval.decoding.spec import check_noise
 from mdlm_eval.decoding.uniform_canvas import uniform_noise
@@ -170,6 +171,8 @@ class MDLMLM(LM):
         self.lm = load_model(pretrained, peft=peft, dtype=dtype, device=device, family=family, mask_id=mask_id,
                              trust_remote_code=trust_remote_code, native=str(native).lower() not in ("false", "0"))
         check_cache(self.spec, self.lm.model, None)  # a cache the model cannot take: one line, before decoding
+        if getattr(self.lm.model, "block_causal", False):  # the spec as it runs: the model's blocks filled in
+            self.spec = block_causal_spec(self.spec, self.lm.model)
         check_noise(self.spec, uniform_noise(self.lm.model), self.lm.family.name)  # a hub id's model type
         self._device = self.lm.device
         self.tokenizer = self.lm.tokenizer

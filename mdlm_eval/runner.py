@@ -187,7 +187,7 @@ def run_evaluation(config: RunConfig) -> dict:
     import mdlm_eval.lm_eval_model  # noqa: F401  (registers the `mdlm` model)
     from mdlm_eval import summary
     from mdlm_eval.block_default import warn_full_diffusion, warn_trained_block
-    from mdlm_eval.decoding import load_spec, planned_nfe
+    from mdlm_eval.decoding import DecoderSpec, load_spec, planned_nfe
 
     spec = config.spec()
     gen_length = config.resolved_gen_length()
@@ -227,6 +227,9 @@ def run_evaluation(config: RunConfig) -> dict:
         tracker.save_results_samples(task_name=task, samples=samples[task])
     publish(staging, folder)
 
+    if ran := results["config"].get("decoder_spec"):  # as it ran: a block-causal model's blocks filled in
+        spec = DecoderSpec(**ran)
+        nfe = planned_nfe(spec, gen_length)
     steps = nfe if nfe is not None else spec.resolve_steps(gen_length)  # adaptive: the cap (None: uncapped)
     manifest = build_manifest(config, spec, steps, gen_length, tasks, per_sample, wall, results, folder)
     manifest.update(per_task=summary.per_task(results, per_sample), folder=str(folder),

@@ -86,3 +86,21 @@ def test_each_block_diffusion_family_names_its_trained_block():
     assert trained_block_length({"model_type": "mdlm_toy", "block_causal": True, "trained_block_length": 8}) == 8
     assert trained_block_length({"model_type": "llada"}) is None and trained_block_length({}) is None
 
+
+
+def test_lm_eval_as_typed_takes_toy_bd(tmp_path):
+    """`python -m lm_eval --model mdlm --model_args pretrained=toy-bd,...`: EOSER+ASS inside each block of 8."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "mdlm", "--model_args",
+                           "pretrained=toy-bd,decoder=eoser_ass,batch_size=2", "--tasks", "mdlm_toy_countdown",
+                           "--limit", "2", "--output_path", str(tmp_path), "--log_samples"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
+    assert results["config"]["architecture"] == "mdlm_toy, block-causal 8"
+    assert results["config"]["decoder_spec"]["block_length"] == 8
+    rows = [json.loads(line) for line in next(tmp_path.rglob("samples_*.jsonl")).read_text().splitlines()]
+    assert len(rows) == 2 and all(r["nfe"] <= 5 * 3 and "store_passes" in r for r in rows)  # 3 passes a block
