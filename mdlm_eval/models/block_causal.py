@@ -80,3 +80,19 @@ def window_keys(past_key_values, attention_mask, window_start: int, width: int) 
     if attention_mask is not None and attention_mask.dim() == 2 and attention_mask.shape[1] < keys:
         raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; the window ends at {keys}")
     return keys
+
+
+def run_window(layers, x, cos, sin, mask, past_key_values, keys: int, window_start: int,
+               logits_range: tuple[int, int] | None):
+    """The decoder layers over a window, each reading its cached (K, V) of the first `keys` positions; returns the
+    hidden states (of the absolute positions `logits_range` [start, end) only, when given) and the window's
+    per-layer (K, V)."""
+    presents = []
+    for i, layer in enumerate(layers):
+        past = None if past_key_values is None else tuple(t[:, :, :keys] for t in past_key_values[i])
+        x, present = layer(x, cos, sin, mask, past, window_start)
+        presents.append(present)
+    if logits_range is not None:  # the decoders' current block
+        x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]
+    return x, tuple(presents)
+

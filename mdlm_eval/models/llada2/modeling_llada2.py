@@ -43,7 +43,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from mdlm_eval.models.block_causal import window_inputs, window_keys
+from mdlm_eval.models.block_causal import run_window, window_inputs, window_keys
 from mdlm_eval.models.llada.modeling_llada import LladaOutput, RMSNorm, attend, rotary_tables, rotate
 
 from .configuration_llada2 import Llada2MoeConfig
@@ -236,13 +236,8 @@ class Llada2MoeModelLM(PreTrainedModel):
         x = self.model.word_embeddings(input_ids)
         cos, sin = rotary_tables(positions, cfg.rope_dim, cfg.rope_theta, x.dtype)
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # LLaDA2's rotary embedding returns them in the model dtype
-        presents = []
-        for i, layer in enumerate(self.model.layers):
-            past = None if past_key_values is None else tuple(t[:, :, :keys] for t in past_key_values[i])
-            x, present = layer(x, cos, sin, mask, past, window_start)
-            presents.append(present)
-        if logits_range is not None:  # logits of positions [start, end) only (the decoders' current block)
-            x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]
+        x, presents = run_window(self.model.layers, x, cos, sin, mask, past_key_values, keys, window_start,
+                                 logits_range)
         logits = self.lm_head(self.model.norm(x))
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # the reference's `logits.float()`
-        return LladaOutput(logits=logits, past_key_values=tuple(presents) if use_cache else None)
+        return LladaOutput(logits=logits, past_key_values=presents if use_cache else None)

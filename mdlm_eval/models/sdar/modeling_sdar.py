@@ -38,7 +38,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from mdlm_eval.models.block_causal import window_inputs, window_keys
+from mdlm_eval.models.block_causal import run_window, window_inputs, window_keys
 from mdlm_eval.models.llada.modeling_llada import LladaOutput, RMSNorm, _compute_dtype, attend, rotary_tables, rotate
 
 from .configuration_sdar import FastDLLMV2Config, SDARConfig
@@ -183,16 +183,11 @@ class SDARForCausalLM(PreTrainedModel):
         x = self.model.embed_tokens(input_ids)
         cos, sin = rotary_tables(positions, cfg.head_dim, cfg.rope_theta, x.dtype)
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-        presents = []
-        for i, layer in enumerate(self.model.layers):
-            past = None if past_key_values is None else tuple(t[:, :, :keys] for t in past_key_values[i])
-            x, present = layer(x, cos, sin, mask, past, window_start)
-            presents.append(present)
-        if logits_range is not None:  # logits of positions [start, end) only
-            x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]
+        x, presents = run_window(self.model.layers, x, cos, sin, mask, past_key_values, keys, window_start,
+                                 logits_range)
         x = self.model.norm(x)
         logits = F.linear(x, self.model.embed_tokens.weight) if cfg.tie_word_embeddings else self.lm_head(x)
-        return SDAROutput(logits=logits, past_key_values=tuple(presents) if use_cache else None)
+        return SDAROutput(logits=logits, past_key_values=presents if use_cache else None)
 
 
 class FastDLLMV2ForCausalLM(SDARForCausalLM):
