@@ -96,3 +96,14 @@ def run_window(layers, x, cos, sin, mask, past_key_values, keys: int, window_sta
         x = x[:, logits_range[0] - window_start:logits_range[1] - window_start]
     return x, tuple(presents)
 
+
+def unsupported_rope_or_act(config) -> str | None:
+    """What the native block-causal models share not to cover: RoPE scaling (they implement default RoPE) and an
+    activation other than SiLU; None when the config uses neither."""
+    scaling = getattr(config, "rope_scaling", None) or {}
+    if scaling.get("rope_type", scaling.get("type", "default")) != "default":
+        return f"rope_scaling={scaling!r} (the native model implements default RoPE)"
+    if config.hidden_act != "silu":
+        return f"hidden_act={config.hidden_act!r} (the native model implements 'silu')"
+    return None
+

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+from mdlm_eval.models.block_causal import unsupported_rope_or_act
+
 
 class Llada2MoeConfig(PretrainedConfig):
     """LLaDA2.x's `config.json` keys (Ling/Bailing MoE v2 style). Defaults are those of the checkpoint's
@@ -88,11 +90,8 @@ class Llada2MoeConfig(PretrainedConfig):
 
     def unsupported(self) -> str | None:
         """The first setting this implementation does not cover (the published LLaDA2.x checkpoints use none)."""
-        scaling = getattr(self, "rope_scaling", None) or {}
-        if scaling.get("rope_type", scaling.get("type", "default")) != "default":
-            return f"rope_scaling={scaling!r} (the native model implements default RoPE)"
-        if self.hidden_act != "silu":
-            return f"hidden_act={self.hidden_act!r} (the native model implements 'silu')"
+        if (why := unsupported_rope_or_act(self)) is not None:
+            return why
         if self.tie_word_embeddings:
             return "tie_word_embeddings=True (the native model has its own lm_head)"
         if self.num_experts is not None and self.num_experts % self.n_group:

@@ -5,6 +5,8 @@ import warnings
 
 from transformers import PretrainedConfig
 
+from mdlm_eval.models.block_causal import unsupported_rope_or_act
+
 
 class SDARConfig(PretrainedConfig):
     """SDAR's `config.json` keys (Qwen3 style: hidden_size, num_attention_heads, head_dim, ...; `block_size`, the
@@ -84,11 +86,8 @@ class SDARConfig(PretrainedConfig):
 
     def unsupported(self) -> str | None:
         """The first setting this implementation does not cover (the SDAR and TraDo checkpoints use none)."""
-        scaling = getattr(self, "rope_scaling", None) or {}
-        if scaling.get("rope_type", scaling.get("type", "default")) != "default":
-            return f"rope_scaling={scaling!r} (the native model implements plain RoPE)"
-        if self.hidden_act != "silu":
-            return f"hidden_act={self.hidden_act!r} (the native model implements 'silu')"
+        if (why := unsupported_rope_or_act(self)) is not None:
+            return why
         if self.num_attention_heads % self.num_key_value_heads:
             return (f"num_attention_heads={self.num_attention_heads} with num_key_value_heads="
                     f"{self.num_key_value_heads} (query heads must be a multiple of key/value heads)")
