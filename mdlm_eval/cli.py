@@ -273,6 +273,19 @@ for _method in ("cj-grpo", "diffu-grpo"):
     train_app.command(_method)(_make_train_command(_method))
 
 
+@train_app.command("report")
+def train_report(
+    folders: list[Path] = typer.Argument(..., help="Folders of `mdlm-eval run` evaluations of adapters (and the base)."),
+    out: Path = typer.Option(..., "--out", help="Folder for scores.csv, table.md, curves.png and logs/."),
+) -> None:
+    """Seeds of training runs scored on the test items: mean +- SE across seeds, paired differences to the base,
+    curves (greedy; sampled mean and pass@k from `<task>_sampled` runs)."""
+    from mdlm_eval.training.study import report
+
+    for path in report(folders, out):
+        typer.echo(f"written {path}")
+
+
 @toy_app.command("path")
 def toy_path() -> None:
     """Print the folder of the shipped toy checkpoint."""

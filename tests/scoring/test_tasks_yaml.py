@@ -142,3 +142,16 @@ def test_process_results_gives_d1s_score(tasks: dict, d1_items: dict, name: str,
         for item in d1_items[setup][:40]
     )
     assert scores == d1_scores
+
+
+@pytest.mark.parametrize("name", ["mdlm_toy_countdown", "mdlm_toy_sudoku"])
+def test_the_sampled_twin_is_its_task_six_times_at_temperature_one(manager: TaskManager, name: str) -> None:
+    """`<task>_sampled`: the same documents and prompts, lm-eval `repeats: 6`, temperature 1 (the toy's rollouts)."""
+    loaded = manager.load([name, f"{name}_sampled"])["tasks"]
+    task, twin = loaded[name], loaded[f"{name}_sampled"]
+    assert (twin.config.repeats, task.config.repeats) == (6, 1)
+    assert twin.config.generation_kwargs == {**task.config.generation_kwargs, "temperature": 1.0}
+    twin.build_all_requests(limit=2)
+    task.build_all_requests(limit=2)
+    assert [i.args[0] for i in twin.instances] == [i.args[0] for i in task.instances]
+    assert [i.repeats for i in twin.instances] == [6, 6]
