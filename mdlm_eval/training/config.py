@@ -7,7 +7,9 @@ dropout 0.05, inner iterations 8 (planning) or 12 (math).
 - No reference sync: both references set `sync_ref_model: True`, but under PEFT TRL keeps no separate reference
   model (the reference is the base with the adapter disabled) and its sync callback has nothing to sync, so the
   KL anchor is the base model for the whole run. `sync_ref_every` > 0 turns TRL's TR-DPO sync on here.
-- Rollout temperature: CJ-GRPO 1.0 (its train.yaml), diffu-GRPO 0.9 (d1's `DiffuGRPOConfig` default).
+- Rollouts per method: CJ-GRPO EOSER+ASS at log2 L, temperature 1.0 (its train.yaml); diffu-GRPO d1's semi-AR,
+  L/2 steps in blocks (d1's train.yaml: block_length 32, diffusion_steps 128 of 256), temperature 0.9 (d1's
+  `DiffuGRPOConfig` default). A model that names its own block (the toy: 8) gets it, as at evaluation.
 - Rollout Gumbel noise in the model's dtype (both references' `add_gumbel_noise(logits, T, model.dtype)`:
   bfloat16 on LLaDA); `noise_dtype: float64` draws as the evaluation decoders do.
 - No activation checkpointing (both train.yaml: `gradient_checkpointing: false`); `gradient_checkpointing: true`
@@ -57,8 +59,8 @@ class GRPOConfig:
     ref_mixup_alpha: float = 0.6  # TRL's: ref <- alpha * policy + (1 - alpha) * ref
     p_mask_prompt: float = 0.15  # diffu-GRPO
     # rollouts
-    decoder: str = "eoser_ass"
-    decode_steps: int | str = "log"
+    decoder: str | None = None  # None: the method's (cj-grpo eoser_ass, diffu-grpo semi_ar)
+    decode_steps: int | str | None = None  # None: the method's (cj-grpo log, diffu-grpo half)
     gen_length: int | None = None  # None: the model's default (the toy's 32), else 256
     temperature: float | None = None  # None: the method's (cj-grpo 1.0, diffu-grpo 0.9)
     noise_dtype: str = "model"  # Gumbel noise of the rollouts: model (the references) | float64 | float32 | bfloat16
@@ -98,12 +100,13 @@ def config_path(path: str | Path) -> Path:
     return p
 
 
-METHOD_TEMPERATURE = {"cj-grpo": 1.0, "diffu-grpo": 0.9}  # the references' rollout temperatures
+# The references' rollouts: (decoder, steps, temperature) per method
+METHOD_ROLLOUT = {"cj-grpo": ("eoser_ass", "log", 1.0), "diffu-grpo": ("semi_ar", "half", 0.9)}
 
 
 def load_config(path: str | Path | None = None, **overrides) -> GRPOConfig:
     """Defaults, then the YAML file (a path or a name in configs/), then the non-None overrides; an unset
-    temperature becomes the method's."""
+    rollout decoder, steps or temperature becomes the method's."""
     values: dict = {}
     if path is not None:
         values = read_mapping(config_path(path), f"config {path}", "be a mapping of hyperparameters")
@@ -112,6 +115,8 @@ def load_config(path: str | Path | None = None, **overrides) -> GRPOConfig:
     if unknown:
         raise UsageError(f"unknown hyperparameter(s): {', '.join(sorted(unknown))}")
     cfg = GRPOConfig(**values)
-    if cfg.temperature is None:
-        cfg.temperature = METHOD_TEMPERATURE.get(cfg.method, 1.0)
+    decoder, steps, temperature = METHOD_ROLLOUT.get(cfg.method, METHOD_ROLLOUT["cj-grpo"])
+    cfg.decoder = decoder if cfg.decoder is None else cfg.decoder
+    cfg.decode_steps = steps if cfg.decode_steps is None else cfg.decode_steps
+    cfg.temperature = temperature if cfg.temperature is None else cfg.temperature
     return cfg

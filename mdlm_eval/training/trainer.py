@@ -29,6 +29,7 @@ from typing import Callable, Optional
 
 import torch
 
+from mdlm_eval.block_default import block_override
 from mdlm_eval.decoding import load_spec
 from mdlm_eval.errors import UsageError
 from mdlm_eval.training import diagnostics
@@ -79,8 +80,12 @@ def check_config(cfg: GRPOConfig):
     if cfg.pass_k is not None and not 1 <= cfg.pass_k <= cfg.num_generations:
         raise UsageError(f"pass_k {cfg.pass_k} must be between 1 and num_generations {cfg.num_generations} "
                          f"(the samples per held-out prompt)")
-    spec = load_spec(cfg.decoder).with_overrides(steps=cfg.decode_steps, temperature=cfg.temperature,
-                                                  **cfg.decoder_overrides)
+    overrides = dict(cfg.decoder_overrides)
+    # a preset's block is the model's own where it names one (the toy's 8), as at evaluation (block_default.py)
+    block, _ = block_override(cfg.decoder, overrides.pop("block_length", None), cfg.model, cfg.gen_length)
+    if block is not None:
+        overrides["block_length"] = block
+    spec = load_spec(cfg.decoder).with_overrides(steps=cfg.decode_steps, temperature=cfg.temperature, **overrides)
     if spec.temperature <= 0:
         raise UsageError(f"rollouts need temperature > 0 (GRPO compares sampled completions), got {spec.temperature}")
     if spec.cfg_scale > 0:

@@ -24,12 +24,20 @@ def test_defaults_are_the_references():
     assert cfg.sync_ref_every == 0  # under PEFT TRL keeps no separate reference model: the anchor is the base
 
 
-@pytest.mark.parametrize("method,temperature", [("cj-grpo", 1.0), ("diffu-grpo", 0.9)])
-def test_rollout_temperature_is_the_methods_unless_set(method, temperature):
-    assert load_config(method=method).temperature == temperature
-    assert load_config("toy", method=method).temperature == temperature
+@pytest.mark.parametrize("method,decoder,steps,temperature,blocks", [
+    ("cj-grpo", "eoser_ass", "log", 1.0, (None, None)),  # EOSER-ASS-RL train.yaml: one canvas, log2 L steps
+    ("diffu-grpo", "semi_ar", "half", 0.9, (32, 8)),  # d1 train.yaml: blocks of 32, 128 steps of 256; the toy's 8
+])
+def test_rollouts_are_the_methods_unless_set(method, decoder, steps, temperature, blocks):
+    for config, block in zip(("llada_paper", "toy"), blocks):
+        cfg = load_config(config, method=method)
+        assert (cfg.decoder, cfg.decode_steps, cfg.temperature) == (decoder, steps, temperature)
+        spec = check_config(cfg)[2]
+        assert (spec.name, spec.steps, spec.temperature, spec.block_length) == (decoder, steps, temperature, block)
     assert load_config(method=method, temperature=0.7).temperature == 0.7
-    assert check_config(load_config(method=method))[2].temperature == temperature
+    assert load_config(method=method, decoder="threshold", decode_steps=8).decoder == "threshold"
+    given = load_config("toy", method=method, decoder="semi_ar", decoder_overrides={"block_length": 16})
+    assert check_config(given)[2].block_length == 16
 
 
 # (text, d1's countdown_reward_func) for numbers [3, 5, 7], target 22: values from running d1's reward_func.py
