@@ -4,7 +4,7 @@
 (`mdlm-eval run --output-path ...`) under each FOLDER. A run with `--peft PATH` (PATH as typed in FOLDER or a
 folder above it) belongs to
 the training run whose `config.yaml` is beside PATH: its method, training task, seed and steps, and its variant
-(std-scaled advantages, or a reward list other than the toy config's). A run without an adapter is the base.
+(what its config changes against the toy config of its method: std-scaled advantages, a reward, a learning rate...). A run without an adapter is the base.
 Scores are the task's 0/1 success metric (Countdown `acc`, Sudoku `solved`): greedy from a task, the sampled mean
 and pass@k (mdlm_eval.leaderboard.sampled) from its `<task>_sampled` twin (lm-eval `repeats`). Writes to --out:
 - scores.csv: one row per training run (or base), task and decoder;
@@ -35,15 +35,32 @@ def family(task: str) -> str | None:
     return next((f for f in SUCCESS if f in task), None)
 
 
-def variant(cfg: dict) -> str:
-    """What a training config changes against the toy config: '' for the toy config's own settings."""
-    from mdlm_eval.training.config import load_config
+BOOKKEEPING = {"method", "model", "task", "seed", "steps", "eval_every", "eval_prompts", "pass_k", "save_every", "threads"}
+ROLLOUT = {"decoder", "decode_steps", "temperature", "decoder_overrides", "gen_length"}
 
-    base = load_config("toy", method=cfg["method"])
+
+def variant(cfg: dict) -> str:
+    """What a training config changes against the toy config of its method ('' for none): std-scaled advantages,
+    the task's reward list, other rollouts (compared as the decoder specs they give), any other hyperparameter."""
+    from mdlm_eval.training.config import load_config
+    from mdlm_eval.training.trainer import check_config
+
+    toy = load_config("toy", method=cfg["method"], task=cfg["task"])
+    given = load_config(**cfg)
     kind = family(cfg["task"])
-    parts = ["std-scaled advantages"] if cfg.get("scale_rewards") else []
-    if kind and cfg.get("rewards", {}).get(kind) != base.rewards.get(kind):
-        parts.append("reward " + "+".join(cfg["rewards"][kind]))
+    parts = []
+    for name, value in cfg.items():
+        if name in BOOKKEEPING | ROLLOUT or value == getattr(toy, name):
+            continue
+        if name == "scale_rewards":
+            parts.append("std-scaled advantages" if value else "unscaled advantages")
+        elif name == "rewards":
+            if kind and value.get(kind) != toy.rewards.get(kind):
+                parts.append("reward " + "+".join(value[kind]))
+        else:
+            parts.append(f"{name} {value}")
+    if check_config(given)[2] != check_config(toy)[2]:
+        parts.append(f"rollouts {given.decoder} {given.decode_steps}")
     return ", ".join(parts)
 
 

@@ -54,7 +54,10 @@ def test_report_gives_mean_and_se_across_seeds_paired_differences_sampled_scores
     evaluation(study, "cj-s1-200", training_run(study, "cj-s1-200", seed=1, steps=200), greedy=[0, 0], sampled=[1, 1])
     evaluation(study, "std", training_run(study, "std", scale_rewards=True), greedy=[0, 1], sampled=[0, 0])
     solved = {"countdown": ["exact"], "sudoku": ["d1_sudoku"]}
-    evaluation(study, "exact", training_run(study, "exact", method="diffu-grpo", rewards=solved), [0, 0], [0, 0])
+    d1_rollouts = dict(decoder="semi_ar", decode_steps="half", decoder_overrides={"block_length": 8})  # the default
+    evaluation(study, "exact", training_run(study, "exact", method="diffu-grpo", rewards=solved, **d1_rollouts),
+               greedy=[0, 0], sampled=[0, 0])
+    evaluation(study, "lr", training_run(study, "lr", seed=3, lr=1e-4, decoder="full_diffusion"), [1, 1], [4, 4])
 
     code, out, err = run_cli(monkeypatch, capsys, "train", "report", str(study / "ev"), "--out", str(tmp_path / "out"))
     assert code == 0, err
@@ -63,7 +66,7 @@ def test_report_gives_mean_and_se_across_seeds_paired_differences_sampled_scores
     assert sorted(cj["greedy"]) == [50.0, 100.0]
     # seed 1: 4 of 4 and 0 of 4 right: sampled mean 50, pass@4 50; seed 2: 2 of 4 twice: mean 50, pass@4 100
     assert sorted(cj["sampled_mean"]) == [50.0, 50.0] and sorted(cj["pass_at_k"]) == [50.0, 100.0]
-    assert set(scores["variant"]) == {"", "std-scaled advantages", "reward exact"}
+    assert set(scores["variant"]) == {"", "std-scaled advantages", "reward exact", "lr 0.0001, rollouts full_diffusion log"}
     table = (tmp_path / "out" / "table.md").read_text()
     assert "| greedy | sampled mean | pass@4 |" in table
     # greedy 75 +- 25 (SE of 50 and 100) across the two seeds against the base's 0; pass@4 75 +- 25 against the base's 50
@@ -73,7 +76,8 @@ def test_report_gives_mean_and_se_across_seeds_paired_differences_sampled_scores
     assert "| diffu-grpo (reward exact) |" in table and "| base | 0 | 1 | 0.0 | 12.5 | 50.0 |" in table
     assert (tmp_path / "out" / "curves.png").stat().st_size > 10_000
     logs = sorted(p.name for p in (tmp_path / "out" / "logs").iterdir())  # one log per run, at its largest steps
-    assert logs == [f"cj-grpo-{TASK}-s1.tsv", f"cj-grpo-{TASK}-s2.tsv", f"cj-grpo-{TASK}-std-scaled_advantages-s1.tsv",
+    assert logs == [f"cj-grpo-{TASK}-lr_0.0001_rollouts_full_diffusion_log-s3.tsv", f"cj-grpo-{TASK}-s1.tsv",
+                    f"cj-grpo-{TASK}-s2.tsv", f"cj-grpo-{TASK}-std-scaled_advantages-s1.tsv",
                     f"diffu-grpo-{TASK}-reward_exact-s1.tsv"]
     assert len((tmp_path / "out" / "logs" / logs[0]).read_text().splitlines()) == 401
     assert "written" in out and "curves.png" in out
