@@ -50,12 +50,23 @@ ELSEWHERE = {
     "python -m mdlm_eval.training.bench --steps 2,8,32": "about 10 minutes of CPU; tests/training/test_checkpointing.py "
                                                          "tests its counter",
     "mdlm-eval toy train --out /tmp/toy": "retrains the toy (about 26 minutes); tests/models/test_toy_train.py",
-    "mdlm-eval train cj-grpo --model toy --task mdlm_toy --steps 120 --config toy --out runs/toy-cj-grpo":
-        "120 RL steps (about 20 minutes); tests/training/test_grpo.py",
-    "mdlm-eval train diffu-grpo --model toy --task mdlm_toy --steps 120 --config toy --out runs/toy-diffu-grpo":
-        "120 RL steps (about 10 minutes); tests/training/test_grpo.py",
-    "mdlm-eval train cj-grpo --config toy --steps 120 --out runs/toy-cj-grpo --resume":
+    "mdlm-eval train cj-grpo --config toy --task mdlm_toy_countdown --steps 400 --seed 1 --out runs/toy-cj-grpo":
+        "400 RL steps (about 20 minutes); tests/training/test_grpo.py",
+    "mdlm-eval train diffu-grpo --config toy --task mdlm_toy_countdown --steps 400 --seed 3 --out runs/toy-diffu-grpo":
+        "400 RL steps (about 8 minutes); tests/training/test_grpo.py",
+    "mdlm-eval train cj-grpo --config toy --steps 400 --out runs/toy-cj-grpo --resume":
         "continues the run above; tests/training/test_grpo.py resumes a short one",
+    "mdlm-eval train cj-grpo --config toy --task mdlm_toy_countdown --steps 400 --seed 1 --out study/cj-countdown-1":
+        "one run of the RL study (about 20 minutes); tests/training/test_grpo.py",
+    "mdlm-eval run --peft study/cj-countdown-1/adapter --decoder eoser_ass --steps log --tasks "
+    "mdlm_toy_countdown,mdlm_toy_countdown_sampled --batch-size 64 --output-path study/evals":
+        "needs the study's adapter; tests/test_repeats.py runs a repeats task, tests/scoring/test_tasks_yaml.py "
+        "loads the sampled twins",
+    "mdlm-eval run --peft study/cj-countdown-1/adapter --decoder semi_ar --steps half --tasks "
+    "mdlm_toy_countdown,mdlm_toy_countdown_sampled --batch-size 64 --output-path study/evals":
+        "needs the study's adapter (as above)",
+    "mdlm-eval train report study/evals --out results/toy-rl-study":
+        "needs the study's evaluations; tests/training/test_study.py reports on written ones",
     "mdlm-eval rescore --format d1 --json FILES_OR_DIRS...": "a placeholder for d1's files (tests/scoring/test_rescore.py)",
     "mdlm-eval rescore --task countdown my_run_0_generations.json": "a placeholder file name",
     "mdlm-eval run --model Dream-org/Dream-v0-Instruct-7B --decoder dream_entropy --steps full --gen-length 256 "

@@ -24,3 +24,21 @@ def test_a_shipped_adapter_loads_by_name_and_changes_the_logits(name):
 def test_names_that_are_not_shipped_adapters_pass_through():
     assert resolve_adapter("some/folder") == "some/folder"
     assert adapter_path("toy-unknown") is None
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_a_shipped_adapter_is_a_study_run_with_the_reference_settings_and_its_diagnostics(name):
+    """Trained with the references' defaults (no reference sync, the model's noise dtype, the method's rollouts)
+    and logged with the diagnostics, one row per step."""
+    from mdlm_eval.training.config import load_config
+    from mdlm_eval.training.diagnostics import read_tsv
+
+    folder = adapter_path(name)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    toy = load_config("toy", method=config["method"])
+    assert (config["sync_ref_every"], config["noise_dtype"]) == (0, "model")
+    assert (config["decoder"], config["decode_steps"], config["temperature"]) == (toy.decoder, toy.decode_steps,
+                                                                                  toy.temperature)
+    log = read_tsv(folder / "log.tsv")
+    assert {"reward", "reward_std", "zero_spread", "kl", "clip_fraction"} <= set(log)
+    assert log["step"] == list(range(1, config["steps"] + 1))
