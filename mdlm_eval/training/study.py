@@ -117,20 +117,13 @@ def collect(folders: list[Path]) -> tuple[pd.DataFrame, dict[tuple, Path]]:
     return df.sort_values(["task", "decoder", "method", "variant", "steps", "seed"]).reset_index(drop=True), runs
 
 
-def _mean_se(xs: list[float]) -> str:
+def _summary(xs: list[float], signed: bool = False) -> str:
+    """Mean, and ± its standard error across seeds when there are several ('' when none)."""
     xs = [x for x in xs if x == x]
     if not xs:
         return ""
-    mean = statistics.fmean(xs)
-    return f"{mean:.1f}" if len(xs) == 1 else f"{mean:.1f} ± {statistics.stdev(xs) / len(xs) ** 0.5:.1f}"
-
-
-def _signed(xs: list[float]) -> str:
-    xs = [x for x in xs if x == x]
-    if not xs:
-        return ""
-    mean = statistics.fmean(xs)
-    return f"{mean:+.1f}" + ("" if len(xs) == 1 else f" ± {statistics.stdev(xs) / len(xs) ** 0.5:.1f}")
+    mean = f"{statistics.fmean(xs):{'+' if signed else ''}.1f}"
+    return mean if len(xs) == 1 else f"{mean} ± {statistics.stdev(xs) / len(xs) ** 0.5:.1f}"
 
 
 def table(df: pd.DataFrame) -> str:
@@ -147,10 +140,10 @@ def table(df: pd.DataFrame) -> str:
             label = method + (f" ({var})" if var else "")
             values = []
             for metric in names:
-                text = _mean_se(list(group[metric]))
+                text = _summary(list(group[metric]))
                 if method != "base" and len(base) and text:
                     diffs = [x - base[metric].iloc[0] for x in group[metric]]
-                    text += f" ({_signed(diffs)})"
+                    text += f" ({_summary(diffs, signed=True)})"
                 values.append(text)
             lines.append(f"| {task} ({cell['metric'].iloc[0]}) | {decoder} | {label} | {group['steps'].max()} | "
                          f"{len(group)} | " + " | ".join(values) + " |")
